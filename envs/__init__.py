@@ -1,0 +1,1 @@
+"""Gymnasium environments for RL face fusion. Importing this package registers them."""

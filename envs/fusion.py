@@ -1,0 +1,130 @@
+"""Image code shared by the environment and the detectors: similarity warps, alpha
+composites, the three blending styles, and the face crop the realism critic scores.
+
+Everything here is plain numpy/OpenCV on uint8 RGB images so it can run inside an env
+step (hot path) and inside a torch data loader alike.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+BLENDS = ("paste", "color", "seamless")
+
+
+def similarity(scale: float, center: tuple[float, float], shift: tuple[float, float]) -> np.ndarray:
+    """2x3 matrix that scales about `center`, then translates by `shift` (pixels)."""
+    cx, cy = center
+    return np.array(
+        [[scale, 0.0, (1.0 - scale) * cx + shift[0]], [0.0, scale, (1.0 - scale) * cy + shift[1]]],
+        dtype=np.float64,
+    )
+
+
+def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """2x3 affine `outer @ inner` (apply `inner` first)."""
+    a = np.vstack([outer, [0.0, 0.0, 1.0]])
+    b = np.vstack([inner, [0.0, 0.0, 1.0]])
+    return (a @ b)[:2]
+
+
+def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Map (N, 2) points through a 2x3 affine matrix."""
+    pts = np.asarray(points, dtype=np.float64)
+    return pts @ matrix[:, :2].T + matrix[:, 2]
+
+
+def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation) taking `src` to `dst`
+    (Umeyama 1991). Both (N, 2), N >= 2. Returns a 2x3 matrix."""
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
+        raise ValueError(f"expected two (N, 2) point arrays with N >= 2, got {src.shape} and {dst.shape}")
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[1, 1] = -1.0
+    rot = u @ sign @ vt
+    var_s = (s**2).sum() / len(src)
+    scale = float(np.trace(np.diag(sig) @ sign) / var_s) if var_s > 0 else 1.0
+    t = mu_d - scale * rot @ mu_s
+    return np.hstack([scale * rot, t[:, None]])
+
+
+def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Warp an image (H, W[, C]) into an output of `size` = (width, height); zeros outside."""
+    return cv2.warpAffine(
+        image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+
+
+def alpha_composite(target: np.ndarray, source: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Lay `source` over `target` with a uint8 alpha (H, W); all uint8, same height/width."""
+    a = alpha.astype(np.uint16)[..., None] if target.ndim == 3 else alpha.astype(np.uint16)
+    out = (source.astype(np.uint16) * a + target.astype(np.uint16) * (255 - a) + 127) // 255
+    return out.astype(np.uint8)
+
+
+def reinhard_transfer(source: np.ndarray, reference: np.ndarray, source_mask: np.ndarray,
+                      reference_mask: np.ndarray) -> np.ndarray:
+    """Match the LAB mean/std of the masked source pixels to the masked reference pixels
+    (Reinhard et al. 2001), so a pasted face takes on the target's skin tone and lighting."""
+    src_lab = cv2.cvtColor(source, cv2.COLOR_RGB2LAB).astype(np.float32)
+    ref_lab = cv2.cvtColor(reference, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sm, rm = source_mask > 127, reference_mask > 127
+    if sm.sum() < 4 or rm.sum() < 4:
+        return source.copy()
+    s_mu, s_sd = src_lab[sm].mean(0), src_lab[sm].std(0) + 1e-3
+    r_mu, r_sd = ref_lab[rm].mean(0), ref_lab[rm].std(0) + 1e-3
+    out = (src_lab - s_mu) * (r_sd / s_sd) + r_mu
+    return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
+def fuse(target: np.ndarray, source: np.ndarray, source_mask: np.ndarray, matrix: np.ndarray,
+         blend: str = "paste", target_mask: np.ndarray | None = None) -> np.ndarray:
+    """Full-resolution fused image: the masked `source` face warped by `matrix` onto `target`.
+
+    blend: "paste" (alpha composite), "color" (Reinhard LAB transfer to the target's face,
+    then alpha composite) or "seamless" (Poisson blending with cv2.seamlessClone).
+    """
+    if blend not in BLENDS:
+        raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
+    h, w = target.shape[:2]
+    face = warp(source, matrix, (w, h))
+    alpha = warp(source_mask, matrix, (w, h))
+    if blend == "color":
+        ref_mask = target_mask if target_mask is not None else alpha
+        face = reinhard_transfer(face, target, alpha, ref_mask)
+    if blend == "seamless":
+        ys, xs = np.nonzero(alpha > 127)
+        if len(xs) >= 4 and xs.min() > 0 and ys.min() > 0 and xs.max() < w - 1 and ys.max() < h - 1:
+            x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+            center = (int((x0 + x1 + 1) // 2), int((y0 + y1 + 1) // 2))
+            try:
+                return cv2.seamlessClone(face, target, (alpha > 127).astype(np.uint8) * 255, center,
+                                         cv2.NORMAL_CLONE)
+            except cv2.error:
+                pass  # face touches the border in a way seamlessClone refuses: fall back to paste
+    return alpha_composite(target, face, alpha)
+
+
+def square_box(box: np.ndarray, context: float = 1.0) -> np.ndarray:
+    """Square box (x0, y0, x1, y1) around the centre of `box`, side = context * longer side."""
+    x0, y0, x1, y1 = [float(v) for v in box]
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = context * max(x1 - x0, y1 - y0) / 2
+    return np.array([cx - half, cy - half, cx + half, cy + half], dtype=np.float32)
+
+
+def face_crop(image: np.ndarray, box: np.ndarray, size: int = 64, context: float = 1.2) -> np.ndarray:
+    """The square region the realism critic sees: `context` x the face box, resized to
+    size x size (reflect-padded where it leaves the image)."""
+    x0, y0, x1, y1 = square_box(box, context)
+    scale = size / max(x1 - x0, 1e-6)
+    m = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]], dtype=np.float64)
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT)
