@@ -1,0 +1,27 @@
+"""RLlib callbacks: face-fusion episode metrics logged from the env runners."""
+from __future__ import annotations
+
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+# info key -> metric name; averaged over the episodes of an iteration.
+EPISODE_METRICS = {
+    "success": "fusion/success_rate",
+    "position_error_px": "fusion/final_position_error_px",
+    "scale_error": "fusion/final_scale_error",
+    "iou": "fusion/final_iou",
+    "realism": "fusion/final_realism",
+}
+
+
+class FusionMetricsCallback(RLlibCallback):
+    """Logs the final info of each episode (success, errors, IoU, realism, length)."""
+
+    def on_episode_end(self, *, episode, metrics_logger=None, **kwargs) -> None:
+        if metrics_logger is None:
+            return
+        info = episode.get_infos(-1) or {}
+        for key, name in EPISODE_METRICS.items():
+            if key in info and info[key] is not None:
+                metrics_logger.log_value(name, float(info[key]), reduce="mean", window=100)
+        if "success" in info:
+            metrics_logger.log_value("fusion/steps_per_episode", float(len(episode)), reduce="mean", window=100)

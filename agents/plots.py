@@ -1,0 +1,45 @@
+"""Learning-curve PNG from progress.csv rows."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _floats(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for row in rows:
+        value = row.get(key, "")
+        if value not in ("", None, "nan"):
+            xs.append(float(row["env_steps"]))
+            ys.append(float(value))
+    return xs, ys
+
+
+def learning_curve(rows: list[dict], path: Path, title: str) -> None:
+    """Training and greedy-evaluation return (and success rate where logged) vs env steps."""
+    has_success = any(row.get("eval_success_rate") not in ("", None) for row in rows)
+    fig, axes = plt.subplots(1, 2 if has_success else 1, figsize=(11 if has_success else 6, 4))
+    axes = list(axes) if has_success else [axes]
+    for key, label in (("train_return", "training (explore)"), ("eval_return", "evaluation (greedy)")):
+        axes[0].plot(*_floats(rows, key), label=label, marker="." if key == "eval_return" else None)
+    axes[0].set(xlabel="env steps", ylabel="episode return", title=title)
+    axes[0].legend()
+    if has_success:
+        for key, label in (("train_success_rate", "training"), ("eval_success_rate", "evaluation")):
+            axes[1].plot(*_floats(rows, key), label=label)
+        axes[1].set(xlabel="env steps", ylabel="success rate", ylim=(-0.02, 1.02), title="success")
+        axes[1].legend()
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)

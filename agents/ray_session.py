@@ -1,0 +1,70 @@
+"""Starting or joining a Ray cluster, with clear errors instead of hangs."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import ray
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail within seconds on an unreachable `host:port` (ray.init would retry for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if address.startswith("ray://") or not sep:
+        return
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ClusterError(
+            f"--address {address}: cannot reach a Ray head there ({exc}). Start one with "
+            f"`ray start --head` or pass the address it printed (host:6379), or 'auto' on a node of the cluster."
+        ) from None
+
+
+def code_runtime_env() -> dict:
+    """Ship this project's packages to remote workers so nodes need no install
+    (skipped under `ray job submit`, whose --working-dir already carries them)."""
+    if os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_JOB_SUBMISSION_ID"):
+        return {}
+    import agents
+    import detectors
+    import envs
+
+    return {"py_modules": [envs, agents, detectors], "env_vars": {"OMP_NUM_THREADS": "1"}}
+
+
+def connect(address: str | None, *, cpus_needed: float, num_cpus: int | None = None) -> dict:
+    """Local Ray (dashboard off) when `address` is None, else join the cluster there.
+    Checks that the cluster has the CPUs the requested env runners need."""
+    if ray.is_initialized():
+        ray.shutdown()
+    if address is None:
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
+        )
+    else:
+        if address != "auto":
+            _check_reachable(address)
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, runtime_env=code_runtime_env())
+        except ConnectionError as exc:
+            raise ClusterError(f"--address {address}: could not connect to a Ray cluster ({exc})") from None
+    resources = ray.cluster_resources()
+    have = float(resources.get("CPU", 0))
+    if cpus_needed > have:
+        ray.shutdown()
+        raise ClusterError(
+            f"the cluster has {have:g} CPUs but the requested env runners need {cpus_needed:g} "
+            f"(num_env_runners + num_eval_runners, times cpus_per_runner). Lower --num-env-runners, "
+            f"use --cpus-per-runner 0.5, or add nodes."
+        )
+    return {"nodes": len([n for n in ray.nodes() if n.get("Alive")]), "cpus": have}

@@ -1,0 +1,136 @@
+"""Everything a training run writes to its run dir, written so a crash never corrupts it.
+
+Layout::
+
+    RUN_DIR/run.json             options the run was started with (for --resume)
+    RUN_DIR/progress.csv         one row per iteration
+    RUN_DIR/events.out.tfevents* TensorBoard scalars
+    RUN_DIR/learning_curve.png   evaluation/training return vs env steps
+    RUN_DIR/checkpoints/iter_000012/  complete checkpoints (RLlib's own format + state.json)
+    RUN_DIR/result.json          summary written at the end
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+CHECKPOINT_PREFIX = "iter_"
+STATE_FILE = "state.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder, then rename: readers see old or new, never half."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+class RunDirError(ValueError):
+    pass
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.checkpoints = self.path / "checkpoints"
+
+    # ---- creation and resume -------------------------------------------------------------
+    def create(self, options: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.checkpoints.mkdir(exist_ok=True)
+        atomic_write_json(self.path / "run.json", options)
+
+    def load_options(self) -> dict:
+        run_json = self.path / "run.json"
+        if not self.path.is_dir():
+            raise RunDirError(f"--resume {self.path}: no such directory")
+        if not run_json.is_file():
+            raise RunDirError(f"--resume {self.path}: not a run dir (no run.json written by train.py)")
+        try:
+            return json.loads(run_json.read_text())
+        except json.JSONDecodeError as exc:
+            raise RunDirError(f"--resume {self.path}: run.json is unreadable ({exc})") from None
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    def save_checkpoint(self, iteration: int, save: Callable[[str], Any], state: dict, keep: int = 3) -> Path:
+        """`save(tmp_dir)` writes the algorithm; the folder is renamed into place only once
+        it and state.json are complete, so the newest `iter_*` is always readable."""
+        final = self.checkpoints / f"{CHECKPOINT_PREFIX}{iteration:06d}"
+        tmp = Path(tempfile.mkdtemp(dir=self.checkpoints, prefix=".tmp-"))
+        try:
+            save(str(tmp))
+            atomic_write_json(tmp / STATE_FILE, state)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        for old in self.list_checkpoints()[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def list_checkpoints(self) -> list[Path]:
+        if not self.checkpoints.is_dir():
+            return []
+        return sorted(p for p in self.checkpoints.iterdir()
+                      if p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_FILE).is_file())
+
+    def latest_checkpoint(self) -> tuple[Path, dict] | None:
+        for path in reversed(self.list_checkpoints()):
+            try:
+                return path, json.loads((path / STATE_FILE).read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+        return None
+
+    # ---- progress ------------------------------------------------------------------------
+    def append_progress(self, row: dict) -> None:
+        path = self.path / "progress.csv"
+        new = not path.exists()
+        with path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def read_progress(self) -> list[dict]:
+        path = self.path / "progress.csv"
+        if not path.exists():
+            return []
+        with path.open(newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    def truncate_progress(self, iteration: int) -> None:
+        """On resume, drop rows logged after the checkpoint we continue from."""
+        rows = [r for r in self.read_progress() if int(r["iteration"]) <= iteration]
+        path = self.path / "progress.csv"
+        if not rows:
+            path.unlink(missing_ok=True)
+            return
+        fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".tmp")
+        with os.fdopen(fd, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+
+    def write_result(self, result: dict) -> None:
+        atomic_write_json(self.path / "result.json", result)

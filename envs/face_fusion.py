@@ -1,0 +1,377 @@
+"""FaceFusionEnv: move and scale a segmented source face onto its ground-truth place."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import cv2
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs import fusion
+from envs.faces import FaceSet, load_faces
+
+UP, DOWN, LEFT, RIGHT, GROW, SHRINK, STOP = range(7)
+ACTION_NAMES = ("up", "down", "left", "right", "grow", "shrink", "stop")
+MODES = ("self", "swap")
+REALISM_CROP = 64
+
+RealismFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Placement:
+    """Current displacement of the source face from its ground-truth place, in canvas
+    pixels (`dx`, `dy`: shift of the face centre) and as a scale factor (`scale`)."""
+
+    dx: float
+    dy: float
+    scale: float
+
+
+class FaceFusionEnv(gym.Env):
+    """
+    ## Description
+
+    A segmented source face is laid over a target photo, displaced and mis-scaled. The agent
+    shifts and scales it until it sits where it belongs, then says stop. This is active
+    object localisation with RL (shift/scale actions plus a trigger, reward = improvement)
+    applied to face compositing.
+
+    Two ground truths (`mode`):
+
+    * `"self"`: source and target are the same photo; the face was cut out with its mask and
+      displaced, so the ground truth is its true place, exactly.
+    * `"swap"`: the source face comes from another photo; the ground truth is the similarity
+      transform that aligns the source's eyes, nose and mouth keypoints to the target's.
+
+    Every face is stored on a square canvas (default 256 px; see `envs.faces`); the
+    observation is that canvas reduced to `obs_size`.
+
+    ## Action Space
+
+    `Discrete(7)`:
+
+    | Num | Action | Effect |
+    |-----|--------|--------|
+    | 0 | up     | face centre moves up by `shift_step` x face size |
+    | 1 | down   | face centre moves down by the same |
+    | 2 | left   | face centre moves left |
+    | 3 | right  | face centre moves right |
+    | 4 | grow   | face scale x `scale_step` about its current centre |
+    | 5 | shrink | face scale / `scale_step` |
+    | 6 | stop   | end the episode and be judged |
+
+    ## Observation Space
+
+    `Box(0, 255, (obs_size, obs_size, 3), uint8)`, channels-last:
+
+    * channel 0: the target photo (luminance), what the face must be aligned to;
+    * channel 1: the current composite (luminance): source face pasted at its current place;
+    * channel 2: the source face's alpha mask at its current place.
+
+    Target and composite side by side let a CNN see the misalignment (in `self` mode the
+    pasted face lines up with the face beneath it exactly at the goal); the mask says where
+    the moving piece is. Luminance is enough for placement and keeps the observation small;
+    colour matters for realism, which `render()` and the realism hook see in full RGB.
+
+    ## Rewards
+
+    With the error `E = position_error / shift_step_px + |log scale| / log(scale_step)`
+    (the number of ideal moves left):
+
+    * each move: `progress_weight * (E_before - E_after) - step_cost` (positive when the move
+      helped, so standing still or undoing a move never pays);
+    * `stop` within tolerance (`position_error_px <= position_tolerance_px` at observation
+      scale and `scale_error <= scale_tolerance`): `+stop_bonus`; outside: `-stop_penalty`;
+    * with a realism hook: `+ realism_weight * (realism_after - realism_before)`, the change of
+      the critic's probability-of-real of the fused face crop (as in Learning to Paint), so it
+      cannot be farmed by standing still.
+
+    ## Starting State
+
+    A target face (and in `swap` mode a source face of another photo) is drawn from the face
+    set, then an initial displacement: offset uniform in `[-max_offset, max_offset]` x face
+    size per axis and scale log-uniform in `[1 - max_scale_change, 1 + max_scale_change]`,
+    redrawn if it already lies within tolerance. `reset(options=...)` accepts `target`,
+    `source` (face indices), `offset` (dx, dy as fractions of face size) and `scale` to fix them.
+
+    ## Episode End
+
+    Terminates on `stop`. Truncates after `max_episode_steps` (50 in the registered ids).
+    Moves that would push the face centre off the canvas or the scale out of
+    `[0.5, 2]` are clamped.
+
+    ## Info
+
+    `position_error_px` (observation pixels), `scale_error` (|scale - 1|), `iou` (face boxes),
+    `success` (within tolerance), `target`, `source`, `realism` (with a hook).
+
+    ## Arguments
+
+    `faces` ("default", a cache dir, an image folder or a FaceSet), `split` ("train",
+    "heldout" or "all"), `mode`, `obs_size`, `shift_step`, `scale_step`, `max_offset`,
+    `max_scale_change`, tolerances, reward weights, `realism_fn` (callable taking uint8
+    `(N, 64, 64, 3)` crops, returning N probabilities of real), `realism_weight`, `blend`
+    ("paste", "color", "seamless") for `render()`, `render_mode` ("rgb_array").
+
+    ## Version History
+
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        faces: str | FaceSet = "default",
+        split: str = "train",
+        mode: str = "self",
+        obs_size: int = 84,
+        shift_step: float = 0.04,
+        scale_step: float = 1.04,
+        max_offset: float = 0.25,
+        max_scale_change: float = 0.15,
+        position_tolerance_px: float = 2.0,
+        scale_tolerance: float = 0.05,
+        progress_weight: float = 0.1,
+        step_cost: float = 0.01,
+        stop_bonus: float = 1.0,
+        stop_penalty: float = 1.0,
+        realism_fn: RealismFn | None = None,
+        realism_weight: float = 0.0,
+        blend: str = "paste",
+        heldout_fraction: float = 0.2,
+        split_seed: int = 0,
+        render_mode: str | None = None,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if blend not in fusion.BLENDS:
+            raise ValueError(f"blend must be one of {fusion.BLENDS}, got {blend!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        if obs_size < 32:
+            raise ValueError(f"obs_size must be >= 32, got {obs_size}")
+        if not scale_step > 1.0:
+            raise ValueError(f"scale_step must be > 1, got {scale_step}")
+        if not 0.0 < shift_step < 1.0:
+            raise ValueError(f"shift_step must be in (0, 1), got {shift_step}")
+        if realism_weight and realism_fn is None:
+            raise ValueError("realism_weight > 0 needs a realism_fn (e.g. detectors.Realism)")
+
+        face_set = load_faces(faces) if not isinstance(faces, FaceSet) else faces
+        self.faces = face_set.split(split, heldout_fraction=heldout_fraction, seed=split_seed)
+        if mode == "swap" and len(set(self.faces.files)) < 2:
+            raise ValueError("swap mode needs faces from at least two photos")
+        self.mode, self.split, self.blend, self.render_mode = mode, split, blend, render_mode
+        self.obs_size = int(obs_size)
+        self.canvas = int(self.faces.images.shape[1])
+        self.k = self.obs_size / self.canvas  # canvas px -> observation px
+        self.shift_step, self.scale_step = float(shift_step), float(scale_step)
+        self.max_offset, self.max_scale_change = float(max_offset), float(max_scale_change)
+        self.position_tolerance_px, self.scale_tolerance = float(position_tolerance_px), float(scale_tolerance)
+        self.progress_weight, self.step_cost = float(progress_weight), float(step_cost)
+        self.stop_bonus, self.stop_penalty = float(stop_bonus), float(stop_penalty)
+        self.realism_fn, self.realism_weight = realism_fn, float(realism_weight)
+
+        self.action_space = spaces.Discrete(len(ACTION_NAMES))
+        self.observation_space = spaces.Box(0, 255, (self.obs_size, self.obs_size, 3), np.uint8)
+        # Luminance and masks of every face at observation scale, computed once.
+        self._grey_obs = np.stack([self._to_obs(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)) for im in self.faces.images])
+        self._mask_obs = np.stack([self._to_obs(m) for m in self.faces.masks])
+        self.target_index = self.source_index = 0
+        self.placement = Placement(0.0, 0.0, 1.0)
+        self._gt = np.eye(2, 3)
+        self._center = np.zeros(2)
+        self._face_px = 1.0
+        self._realism = None
+
+    # ---- geometry -------------------------------------------------------------------------
+    def _to_obs(self, image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, (self.obs_size, self.obs_size), interpolation=cv2.INTER_AREA)
+
+    def _ground_truth(self, target: int, source: int) -> np.ndarray:
+        if source == target:
+            return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        return fusion.estimate_similarity(self.faces.keypoints[source], self.faces.keypoints[target])
+
+    def current_matrix(self) -> np.ndarray:
+        """Canvas transform from the source face's canvas to the target canvas, now."""
+        p = self.placement
+        displace = fusion.similarity(p.scale, tuple(self._center), (p.dx, p.dy))
+        return fusion.compose(displace, self._gt)
+
+    def position_error_px(self) -> float:
+        return float(np.hypot(self.placement.dx, self.placement.dy) * self.k)
+
+    def scale_error(self) -> float:
+        return float(abs(self.placement.scale - 1.0))
+
+    def error(self) -> float:
+        """Error in ideal moves: shift steps plus scale steps still to go."""
+        shift_px = self.shift_step * self._face_px
+        return float(np.hypot(self.placement.dx, self.placement.dy) / shift_px
+                     + abs(np.log(self.placement.scale)) / np.log(self.scale_step))
+
+    def within_tolerance(self) -> bool:
+        return (self.position_error_px() <= self.position_tolerance_px
+                and self.scale_error() <= self.scale_tolerance)
+
+    def _box(self, matrix: np.ndarray) -> np.ndarray:
+        x0, y0, x1, y1 = self.faces.boxes[self.source_index]
+        corners = fusion.apply(matrix, np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]))
+        return np.concatenate([corners.min(0), corners.max(0)])
+
+    def iou(self) -> float:
+        a, b = self._box(self.current_matrix()), self._box(self._gt)
+        iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        inter = iw * ih
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+        return float(inter / union) if union > 0 else 0.0
+
+    # ---- rendering --------------------------------------------------------------------------
+    def _observation(self) -> np.ndarray:
+        m = self.current_matrix().copy()
+        m[:, 2] *= self.k  # same transform expressed in observation pixels
+        size = (self.obs_size, self.obs_size)
+        face = fusion.warp(self._grey_obs[self.source_index], m, size)
+        alpha = fusion.warp(self._mask_obs[self.source_index], m, size)
+        target = self._grey_obs[self.target_index]
+        composite = fusion.alpha_composite(target, face, alpha)
+        return np.dstack([target, composite, alpha])
+
+    def fused_image(self, blend: str | None = None) -> np.ndarray:
+        """The full-size fused RGB image at the current placement."""
+        t, s = self.target_index, self.source_index
+        return fusion.fuse(self.faces.images[t], self.faces.images[s], self.faces.masks[s],
+                           self.current_matrix(), blend or self.blend, target_mask=self.faces.masks[t])
+
+    def realism_crop(self) -> np.ndarray:
+        """The 64 px crop around the ground-truth face that the realism critic scores."""
+        box = self._box(self._gt)
+        x0, y0, x1, y1 = fusion.square_box(box, 1.2)
+        scale = REALISM_CROP / (x1 - x0)
+        crop_m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
+        m = fusion.compose(crop_m, self.current_matrix())
+        s, size = self.source_index, (REALISM_CROP, REALISM_CROP)
+        face = fusion.warp(self.faces.images[s], m, size)
+        alpha = fusion.warp(self.faces.masks[s], m, size)
+        return fusion.alpha_composite(self._target_crop, face, alpha)
+
+    def _score_realism(self) -> float | None:
+        if self.realism_fn is None:
+            return None
+        return float(np.asarray(self.realism_fn(self.realism_crop()[None]))[0])
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        image = np.ascontiguousarray(self.fused_image())
+        for box, colour in ((self._box(self._gt), (0, 255, 0)), (self._box(self.current_matrix()), (255, 64, 64))):
+            x0, y0, x1, y1 = np.round(box).astype(int)
+            cv2.rectangle(image, (x0, y0), (x1, y1), colour, 1)
+        return image
+
+    # ---- gym API ----------------------------------------------------------------------------
+    def _info(self) -> dict[str, Any]:
+        info = {
+            "position_error_px": self.position_error_px(),
+            "scale_error": self.scale_error(),
+            "iou": self.iou(),
+            "success": bool(self.within_tolerance()),
+            "target": int(self.target_index),
+            "source": int(self.source_index),
+        }
+        if self._realism is not None:
+            info["realism"] = self._realism
+        return info
+
+    def _draw_faces(self) -> tuple[int, int]:
+        n = len(self.faces)
+        target = int(self.np_random.integers(n))
+        if self.mode == "self":
+            return target, target
+        others = [i for i in range(n) if self.faces.files[i] != self.faces.files[target]]
+        return target, int(others[self.np_random.integers(len(others))])
+
+    def _draw_placement(self) -> Placement:
+        lo, hi = np.log(1.0 - self.max_scale_change), np.log(1.0 + self.max_scale_change)
+        for _ in range(100):
+            dx, dy = self.np_random.uniform(-self.max_offset, self.max_offset, size=2) * self._face_px
+            placement = Placement(float(dx), float(dy), float(np.exp(self.np_random.uniform(lo, hi))))
+            self.placement = placement
+            if not self.within_tolerance():
+                break
+        return placement
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        target, source = self._draw_faces()
+        target = int(options.get("target", target))
+        source = int(options.get("source", target if self.mode == "self" else source))
+        n = len(self.faces)
+        if not (0 <= target < n and 0 <= source < n):
+            raise ValueError(f"face index out of range: target={target}, source={source}, faces={n}")
+        self.target_index, self.source_index = target, source
+        self._gt = self._ground_truth(target, source)
+        box = self._box(self._gt)
+        self._center = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+        self._face_px = float(np.sqrt((box[2] - box[0]) * (box[3] - box[1])))
+        self.placement = self._draw_placement()
+        if "offset" in options:
+            dx, dy = options["offset"]
+            self.placement.dx, self.placement.dy = float(dx) * self._face_px, float(dy) * self._face_px
+        if "scale" in options:
+            self.placement.scale = float(options["scale"])
+        self._target_crop = fusion.face_crop(self.faces.images[target], box, REALISM_CROP, 1.2)
+        self._realism = self._score_realism()
+        return self._observation(), self._info()
+
+    def step(self, action):
+        if not self.action_space.contains(action):
+            raise ValueError(f"invalid action {action!r}; expected an int in [0, {self.action_space.n})")
+        action = int(action)
+        if action == STOP:
+            success = self.within_tolerance()
+            reward = self.stop_bonus if success else -self.stop_penalty
+            return self._observation(), float(reward), True, False, self._info()
+
+        before = self.error()
+        self._move(action)
+        reward = self.progress_weight * (before - self.error()) - self.step_cost
+        if self.realism_fn is not None:
+            previous, self._realism = self._realism, self._score_realism()
+            reward += self.realism_weight * (self._realism - previous)
+        return self._observation(), float(reward), False, False, self._info()
+
+    def _move(self, action: int) -> None:
+        p, shift = self.placement, self.shift_step * self._face_px
+        if action in (UP, DOWN, LEFT, RIGHT):
+            dx, dy = {UP: (0, -shift), DOWN: (0, shift), LEFT: (-shift, 0), RIGHT: (shift, 0)}[action]
+            limit = self.canvas / 2
+            p.dx = float(np.clip(p.dx + dx, -limit, limit))
+            p.dy = float(np.clip(p.dy + dy, -limit, limit))
+        elif action == GROW:
+            p.scale = float(min(p.scale * self.scale_step, 2.0))
+        elif action == SHRINK:
+            p.scale = float(max(p.scale / self.scale_step, 0.5))
+
+    # ---- baselines ----------------------------------------------------------------------------
+    def oracle_action(self) -> int:
+        """Greedy action on the ground truth: the move that lowers the error most, or stop
+        once within tolerance. Its step count is the optimum evaluation compares against."""
+        if self.within_tolerance():
+            return STOP
+        saved = Placement(**vars(self.placement))
+        best, best_err = STOP, self.error()
+        for action in (UP, DOWN, LEFT, RIGHT, GROW, SHRINK):
+            self._move(action)
+            err = self.error()
+            self.placement = Placement(**vars(saved))
+            if err < best_err - 1e-9:
+                best, best_err = action, err
+        return best

@@ -1,0 +1,109 @@
+"""CLI validation and config building: everything that must fail before Ray starts."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.cli import parser, validate
+from agents.presets import preset_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _validate(*argv):
+    return validate(parser().parse_args(list(argv)))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--env", "Pong-v5"], "unknown env id"),
+        (["--num-env-runners", "-1"], "--num-env-runners must be >= 0"),
+        (["--cpus-per-runner", "0"], "--cpus-per-runner must be > 0"),
+        (["--stop-timesteps", "0"], "--stop-timesteps must be > 0"),
+        (["--stop-success", "1.5"], "--stop-success must be in (0, 1]"),
+        (["--env", "CartPole-v1", "--faces", "default"], "--faces applies to the FaceFusion envs"),
+        (["--faces", "/no/such/folder"], "no such file or folder"),
+        (["--config", "/no/such.json"], "file not found"),
+        (["--env-config", "novalue"], "expected KEY=VALUE"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(argv, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        _validate(*argv)
+
+
+def test_bad_config_files(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        _validate("--config", str(bad))
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps({"trainig": {"lr": 1}}))
+    with pytest.raises(ValueError, match=r"unknown section\(s\) \['trainig'\]"):
+        _validate("--config", str(unknown))
+
+
+def test_existing_run_dir_is_not_overwritten(tmp_path):
+    (tmp_path / "run.json").write_text("{}")
+    with pytest.raises(ValueError, match="already holds a run"):
+        _validate("--run-dir", str(tmp_path))
+
+
+def test_resume_of_a_non_run_dir(tmp_path):
+    from agents.run_dir import RunDirError
+
+    with pytest.raises(RunDirError, match="not a run dir"):
+        _validate("--resume", str(tmp_path))
+
+
+def test_cli_exits_2_before_starting_ray(tmp_path):
+    proc = subprocess.run([sys.executable, "train.py", "--env", "Nope-v0"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "unknown env id" in proc.stderr
+    assert "Started a local Ray instance" not in proc.stderr + proc.stdout
+
+
+def test_defaults_and_overrides(tmp_path):
+    opts = _validate("--env", "CartPole-v1", "--run-dir", str(tmp_path / "r"), "--env-config", "a=1",
+                     "--env-config", "b=x")
+    assert opts.num_env_runners == 0 and opts.address is None
+    assert opts.env_config == {"a": 1, "b": "x"}
+    assert opts.resolved_stops()["return"] == 450.0
+    assert _validate("--address", "auto", "--run-dir", str(tmp_path / "s")).num_env_runners == 2
+    override = tmp_path / "o.json"
+    override.write_text(json.dumps({"training": {"lr": 0.01}, "stop": {"return": 100}}))
+    preset = preset_for("CartPole-v1", override)
+    assert preset["training"]["lr"] == 0.01
+    assert preset["training"]["double_q"] is True  # untouched keys survive the merge
+    opts = _validate("--env", "CartPole-v1", "--config", str(override), "--run-dir", str(tmp_path / "t"))
+    assert opts.resolved_stops()["return"] == 100
+
+
+def test_build_config_cartpole():
+    from agents.config import build_config
+
+    config = build_config("CartPole-v1", preset_for("CartPole-v1"), num_env_runners=2, seed=3)
+    assert config.num_env_runners == 2
+    assert config.double_q and config.dueling
+    assert config.n_step == (2, 5)
+    assert config.seed == 3
+    assert config.evaluation_config["explore"] is False
+    assert config.restart_failed_env_runners is True
+    assert config.enable_rl_module_and_learner and config.enable_env_runner_and_connector_v2
+
+
+def test_conv_filters_follow_observation_size():
+    from agents.config import conv_filters_for
+
+    for size in (48, 84, 128):
+        filters = conv_filters_for(size)
+        out = size
+        for _, (k, _), stride in filters:
+            out = (out - k) // stride + 1 if stride > 1 else out  # RLlib pads "same" on stride 1
+        assert out >= 3, (size, out)
+    with pytest.raises(ValueError, match="too small"):
+        conv_filters_for(16)

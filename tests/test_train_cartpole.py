@@ -1,0 +1,29 @@
+"""A real training run of train.py on CartPole-v1 to greedy evaluation return >= 450."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_cartpole_reaches_450(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--env", "CartPole-v1", "--stop-return", "450", "--stop-timesteps", "80000",
+         "--run-dir", str(run_dir), "--no-progress", "--seed", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["stopped_because"] == "stop_return", result
+    assert result["best_eval_return"] >= 450
+    for key in ("env", "env_steps", "wall_seconds", "best_eval_return", "final_eval_return", "checkpoint"):
+        assert key in result
+    assert Path(result["checkpoint"]).is_dir()
+    assert (run_dir / "progress.csv").read_text().count("\n") >= 2
+    assert (run_dir / "learning_curve.png").stat().st_size > 1000
+    assert list(run_dir.glob("events.out.tfevents*"))
