@@ -1,6 +1,7 @@
 """FaceFusionEnv: move and scale a segmented source face onto its ground-truth place."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -180,10 +181,11 @@ class FaceFusionEnv(gym.Env):
         self.observation_space = spaces.Box(0, 255, (self.obs_size, self.obs_size, 3), np.uint8)
         # Luminance and masks of every face at observation scale, computed once.
         self._grey_obs = np.stack([self._to_obs(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)) for im in self.faces.images])
-        self._mask_obs = np.stack([self._to_obs(m) for m in self.faces.masks])
+        self._obs_pairs = np.stack([self._grey_obs, np.stack([self._to_obs(m) for m in self.faces.masks])], -1)
         self.target_index = self.source_index = 0
         self.placement = Placement(0.0, 0.0, 1.0)
         self._gt = np.eye(2, 3)
+        self._gt_box = np.zeros(4)
         self._center = np.zeros(2)
         self._face_px = 1.0
         self._realism = None
@@ -198,22 +200,25 @@ class FaceFusionEnv(gym.Env):
         return fusion.estimate_similarity(self.faces.keypoints[source], self.faces.keypoints[target])
 
     def current_matrix(self) -> np.ndarray:
-        """Canvas transform from the source face's canvas to the target canvas, now."""
-        p = self.placement
-        displace = fusion.similarity(p.scale, tuple(self._center), (p.dx, p.dy))
-        return fusion.compose(displace, self._gt)
+        """Canvas transform from the source face's canvas to the target canvas, now: the
+        ground truth followed by the displacement (scale about the face centre, then shift)."""
+        p, (cx, cy) = self.placement, self._center
+        m = self._gt * p.scale
+        m[0, 2] += (1.0 - p.scale) * cx + p.dx
+        m[1, 2] += (1.0 - p.scale) * cy + p.dy
+        return m
 
     def position_error_px(self) -> float:
-        return float(np.hypot(self.placement.dx, self.placement.dy) * self.k)
+        return math.hypot(self.placement.dx, self.placement.dy) * self.k
 
     def scale_error(self) -> float:
         return float(abs(self.placement.scale - 1.0))
 
     def error(self) -> float:
         """Error in ideal moves: shift steps plus scale steps still to go."""
-        shift_px = self.shift_step * self._face_px
-        return float(np.hypot(self.placement.dx, self.placement.dy) / shift_px
-                     + abs(np.log(self.placement.scale)) / np.log(self.scale_step))
+        p = self.placement
+        return (math.hypot(p.dx, p.dy) / (self.shift_step * self._face_px)
+                + abs(math.log(p.scale)) / math.log(self.scale_step))
 
     def within_tolerance(self) -> bool:
         return (self.position_error_px() <= self.position_tolerance_px
@@ -224,8 +229,15 @@ class FaceFusionEnv(gym.Env):
         corners = fusion.apply(matrix, np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]))
         return np.concatenate([corners.min(0), corners.max(0)])
 
+    def _current_box(self) -> np.ndarray:
+        # the displacement has no rotation, so it maps the ground-truth box to the current one
+        p, (cx, cy) = self.placement, self._center
+        x0, y0, x1, y1 = self._gt_box
+        return np.array([(x0 - cx) * p.scale + cx + p.dx, (y0 - cy) * p.scale + cy + p.dy,
+                         (x1 - cx) * p.scale + cx + p.dx, (y1 - cy) * p.scale + cy + p.dy])
+
     def iou(self) -> float:
-        a, b = self._box(self.current_matrix()), self._box(self._gt)
+        a, b = self._current_box(), self._gt_box
         iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
         ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
         inter = iw * ih
@@ -234,14 +246,18 @@ class FaceFusionEnv(gym.Env):
 
     # ---- rendering --------------------------------------------------------------------------
     def _observation(self) -> np.ndarray:
-        m = self.current_matrix().copy()
-        m[:, 2] *= self.k  # same transform expressed in observation pixels
-        size = (self.obs_size, self.obs_size)
-        face = fusion.warp(self._grey_obs[self.source_index], m, size)
-        alpha = fusion.warp(self._mask_obs[self.source_index], m, size)
+        m = self.current_matrix()
+        m[:, 2] *= self.k  # the same transform in observation pixels
+        # one warp moves face luminance and mask together (2-channel image)
+        warped = cv2.warpAffine(self._obs_pairs[self.source_index], m, (self.obs_size, self.obs_size),
+                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         target = self._grey_obs[self.target_index]
-        composite = fusion.alpha_composite(target, face, alpha)
-        return np.dstack([target, composite, alpha])
+        alpha = warped[..., 1]
+        obs = np.empty((self.obs_size, self.obs_size, 3), np.uint8)
+        obs[..., 0] = target
+        obs[..., 1] = fusion.alpha_composite(target, warped[..., 0], alpha)
+        obs[..., 2] = alpha
+        return obs
 
     def fused_image(self, blend: str | None = None) -> np.ndarray:
         """The full-size fused RGB image at the current placement."""
@@ -251,8 +267,7 @@ class FaceFusionEnv(gym.Env):
 
     def realism_crop(self) -> np.ndarray:
         """The 64 px crop around the ground-truth face that the realism critic scores."""
-        box = self._box(self._gt)
-        x0, y0, x1, y1 = fusion.square_box(box, 1.2)
+        x0, y0, x1, y1 = fusion.square_box(self._gt_box, 1.2)
         scale = REALISM_CROP / (x1 - x0)
         crop_m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
         m = fusion.compose(crop_m, self.current_matrix())
@@ -270,7 +285,7 @@ class FaceFusionEnv(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         image = np.ascontiguousarray(self.fused_image())
-        for box, colour in ((self._box(self._gt), (0, 255, 0)), (self._box(self.current_matrix()), (255, 64, 64))):
+        for box, colour in ((self._gt_box, (0, 255, 0)), (self._current_box(), (255, 64, 64))):
             x0, y0, x1, y1 = np.round(box).astype(int)
             cv2.rectangle(image, (x0, y0), (x1, y1), colour, 1)
         return image
@@ -318,7 +333,7 @@ class FaceFusionEnv(gym.Env):
             raise ValueError(f"face index out of range: target={target}, source={source}, faces={n}")
         self.target_index, self.source_index = target, source
         self._gt = self._ground_truth(target, source)
-        box = self._box(self._gt)
+        box = self._gt_box = self._box(self._gt)
         self._center = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
         self._face_px = float(np.sqrt((box[2] - box[0]) * (box[3] - box[1])))
         self.placement = self._draw_placement()
@@ -332,8 +347,9 @@ class FaceFusionEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
-        if not self.action_space.contains(action):
-            raise ValueError(f"invalid action {action!r}; expected an int in [0, {self.action_space.n})")
+        if not (isinstance(action, (int, np.integer)) or (isinstance(action, np.ndarray) and action.shape == ())) \
+                or not 0 <= int(action) < len(ACTION_NAMES):
+            raise ValueError(f"invalid action {action!r}; expected an int in [0, {len(ACTION_NAMES)})")
         action = int(action)
         if action == STOP:
             success = self.within_tolerance()
@@ -353,8 +369,8 @@ class FaceFusionEnv(gym.Env):
         if action in (UP, DOWN, LEFT, RIGHT):
             dx, dy = {UP: (0, -shift), DOWN: (0, shift), LEFT: (-shift, 0), RIGHT: (shift, 0)}[action]
             limit = self.canvas / 2
-            p.dx = float(np.clip(p.dx + dx, -limit, limit))
-            p.dy = float(np.clip(p.dy + dy, -limit, limit))
+            p.dx = min(max(p.dx + dx, -limit), limit)
+            p.dy = min(max(p.dy + dy, -limit), limit)
         elif action == GROW:
             p.scale = float(min(p.scale * self.scale_step, 2.0))
         elif action == SHRINK:
