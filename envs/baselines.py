@@ -39,3 +39,38 @@ def run_episode(env, policy, *, seed: int | None = None, options: dict | None = 
         if record:
             frames.append(env.unwrapped.fused_image())
     return {"return": total, "steps": steps, "info": info, "frames": frames}
+
+
+class LandmarkPolicy:
+    """Classical one-shot alignment, no RL: detect landmarks on the target photo and on the
+    source face at observation resolution (what the agent sees), fit a similarity transform
+    between their keypoints, put the face there, stop. Takes one step; fails where detection
+    fails. In "self" mode source and target are one photo, so it is exact by construction;
+    "swap" mode is where it is informative."""
+
+    name = "landmark"
+
+    def __init__(self, backend: str = "auto"):
+        self.backend = backend
+        self._placed_episode = None
+
+    def _keypoints(self, image: np.ndarray, size: int) -> np.ndarray | None:
+        import cv2
+
+        from envs.faces.detect import detect
+        from envs.faces.geometry import keypoints
+
+        small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        found = detect(small, self.backend)
+        return None if found is None else keypoints(found.landmarks) * (image.shape[0] / size)
+
+    def __call__(self, observation, env) -> int:
+        from envs import fusion
+        from envs.face_fusion import STOP
+
+        u = env.unwrapped
+        src = self._keypoints(u.faces.images[u.source_index], u.obs_size)
+        dst = self._keypoints(u.faces.images[u.target_index], u.obs_size)
+        if src is not None and dst is not None:
+            u.place(fusion.estimate_similarity(src, dst))
+        return STOP

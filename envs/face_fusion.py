@@ -377,6 +377,16 @@ class FaceFusionEnv(gym.Env):
             p.scale = float(max(p.scale / self.scale_step, 0.5))
 
     # ---- baselines ----------------------------------------------------------------------------
+    def place(self, matrix: np.ndarray) -> None:
+        """Put the face where a full source->target transform says (rotation is dropped):
+        used by one-shot baselines that estimate the transform directly."""
+        # displacement D = matrix o gt^-1, read off as scale about the centre plus a shift
+        gt = np.vstack([self._gt, [0.0, 0.0, 1.0]])
+        d = (np.vstack([matrix, [0.0, 0.0, 1.0]]) @ np.linalg.inv(gt))[:2]
+        scale = float(np.sqrt(abs(np.linalg.det(d[:, :2]))))
+        moved = fusion.apply(d, self._center[None])[0] - self._center
+        self.placement = Placement(float(moved[0]), float(moved[1]), float(np.clip(scale, 0.5, 2.0)))
+
     def oracle_action(self) -> int:
         """Greedy action on the ground truth: the move that lowers the error most, or stop
         once within tolerance. Its step count is the optimum evaluation compares against."""

@@ -103,7 +103,7 @@ def test_conv_filters_follow_observation_size():
         filters = conv_filters_for(size)
         out = size
         for _, (k, _), stride in filters:
-            out = (out - k) // stride + 1 if stride > 1 else out  # RLlib pads "same" on stride 1
+            out = -(-out // stride)  # RLlib pads "same": ceil(size / stride)
         assert out >= 3, (size, out)
     with pytest.raises(ValueError, match="too small"):
         conv_filters_for(16)

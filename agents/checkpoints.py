@@ -1,0 +1,91 @@
+"""Finding and loading a trained policy for inference, without the training run's Ray session."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MODULE_SUBPATH = Path("learner_group") / "learner" / "rl_module" / "default_policy"
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+@dataclass
+class PolicyCheckpoint:
+    module_dir: Path
+    env: str | None        # env id the run trained on (from run.json), if known
+    env_config: dict
+
+
+def resolve(path: str | Path) -> PolicyCheckpoint:
+    """Accepts a run dir (newest checkpoint), an algorithm checkpoint dir, or the RLModule
+    dir itself; says what it expected when it finds none of these."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"--checkpoint {path}: no such file or directory")
+    run_dir = None
+    if (path / "checkpoints").is_dir():
+        run_dir = path
+        candidates = sorted(p for p in (path / "checkpoints").iterdir() if (p / MODULE_SUBPATH).is_dir())
+        if not candidates:
+            raise CheckpointError(f"--checkpoint {path}: run dir without a complete checkpoint")
+        path = candidates[-1]
+    if (path / MODULE_SUBPATH).is_dir():
+        module_dir = path / MODULE_SUBPATH
+        run_dir = run_dir or (path.parent.parent if path.parent.name == "checkpoints" else None)
+    elif (path / "module_state.pt").exists() or (path / "class_and_ctor_args.pkl").exists() and \
+            (path / "rl_module_checkpoint.json").exists():
+        module_dir = path
+    else:
+        raise CheckpointError(
+            f"--checkpoint {path}: not a checkpoint; expected a run dir of train.py, a checkpoints/iter_* "
+            f"dir, or an RLModule dir ({MODULE_SUBPATH})")
+    env, env_config = None, {}
+    if run_dir is not None and (run_dir / "run.json").is_file():
+        info = json.loads((run_dir / "run.json").read_text())
+        env, env_config = info.get("env"), info.get("env_config") or {}
+    return PolicyCheckpoint(module_dir, env, env_config)
+
+
+def load_module(checkpoint: PolicyCheckpoint):
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    try:
+        module = RLModule.from_checkpoint(str(checkpoint.module_dir))
+    except Exception as exc:  # corrupt or foreign files
+        raise CheckpointError(f"--checkpoint {checkpoint.module_dir}: cannot load the RLModule ({exc})") from exc
+    module.eval()
+    return module
+
+
+class GreedyPolicy:
+    """The trained Q-network's argmax action, as a `policy(observation, env)` callable."""
+
+    name = "policy"
+
+    def __init__(self, module):
+        import torch
+
+        self.module, self.torch = module, torch
+
+    def check_spaces(self, env, where: str) -> None:
+        space = getattr(self.module, "observation_space", None)
+        if space is not None and space.shape != env.observation_space.shape:
+            raise CheckpointError(
+                f"{where}: the policy expects observations of shape {space.shape}, but the env gives "
+                f"{env.observation_space.shape}; evaluate with the env (and obs_size) it was trained on")
+        actions = getattr(self.module, "action_space", None)
+        if actions is not None and getattr(actions, "n", None) != getattr(env.action_space, "n", None):
+            raise CheckpointError(f"{where}: the policy has {actions} actions, the env {env.action_space}")
+
+    def __call__(self, observation, env) -> int:
+        from ray.rllib.core.columns import Columns
+
+        with self.torch.no_grad():
+            obs = self.torch.from_numpy(np.asarray(observation)[None])
+            out = self.module.forward_inference({Columns.OBS: obs})
+        return int(out[Columns.ACTIONS][0])
