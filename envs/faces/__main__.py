@@ -1,0 +1,80 @@
+"""CLI: `prepare` builds (or reuses) a cached face set and prints what was kept and skipped;
+`show` draws a contact sheet. Exit codes: 0 ok, 1 no usable face, 2 bad arguments or source."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .decode import DEFAULT_MAX_PIXELS, MIN_SIDE
+
+
+def _summary(rep: dict, set_dir: str | None, from_cache: bool, out=None) -> None:
+    out = out or sys.stdout
+    c = rep["counts"]
+    for s in rep["skipped"]:
+        print(f"  skipped {s['file']}: {s['reason']}", file=out)
+    if rep.get("ignored"):
+        print(f"  ignored {len(rep['ignored'])} non-image files: " + ", ".join(rep["ignored"][:10])
+              + (" ..." if len(rep["ignored"]) > 10 else ""), file=out)
+    backends = ", ".join(f"{k} {v}" for k, v in sorted(c["by_backend"].items()))
+    sp = rep.get("split", {})
+    print(f"faces kept: {c['kept']} ({backends}); skipped: {c['skipped']}; ignored: {c['ignored']}", file=out)
+    if sp:
+        print(f"split (heldout_fraction={sp['heldout_fraction']}, seed={sp['seed']}): "
+              f"train {sp['train']}, heldout {sp['heldout']}", file=out)
+    where = set_dir or "(not cached)"
+    print(f"{'loaded from cache' if from_cache else 'written to'}: {where}", file=out)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m envs.faces", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pp = sub.add_parser("prepare", help="detect, align and cache the faces of a folder (or 'default')")
+    pp.add_argument("src", help="folder of images (jpg/jpeg/png/webp/bmp, nested) or 'default'")
+    pp.add_argument("--out", default=None, help="cache dir (default $RLFF_CACHE_DIR or ~/.cache/rl-face-fusion/faces)")
+    pp.add_argument("--canvas", type=int, default=256, help="side of the square face canvas (px)")
+    pp.add_argument("--backend", choices=("auto", "mediapipe", "opencv"), default="auto")
+    pp.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                    help=f"refuse images with more pixels (checked from the header); min side is {MIN_SIDE}")
+    pp.add_argument("--heldout-fraction", type=float, default=0.2)
+    pp.add_argument("--seed", type=int, default=0)
+    pp.add_argument("--workers", type=int, default=None, help="threads (default 2 x cores, max 8)")
+    pp.add_argument("--no-progress", action="store_true")
+    ps = sub.add_parser("show", help="write a PNG contact sheet of a cached set")
+    ps.add_argument("src", help="cache dir (or any source load_faces accepts)")
+    ps.add_argument("--out", default="faces.png")
+    ps.add_argument("--max", type=int, default=100, help="faces to draw")
+    ps.add_argument("--cols", type=int, default=10)
+    args = p.parse_args(argv)
+
+    from .api import prepare
+    from .faceset import FaceDataError
+    from .pipeline import Settings
+
+    try:
+        if args.cmd == "prepare":
+            if not 0 < args.heldout_fraction < 1:
+                p.error("--heldout-fraction must be in (0, 1)")
+            settings = Settings(canvas=args.canvas, backend=args.backend, max_pixels=args.max_pixels)
+            res = prepare(args.src, args.out, settings, progress=not args.no_progress, workers=args.workers,
+                          heldout_fraction=args.heldout_fraction, seed=args.seed)
+            _summary(res.report, res.set_dir, res.from_cache)
+        else:
+            from .show import contact_sheet, save_png
+            res = prepare(args.src, None if args.src == "default" else args.src)
+            save_png(contact_sheet(res.faces, args.max, args.cols), args.out)
+            print(f"wrote {args.out} ({min(len(res.faces), args.max)} of {len(res.faces)} faces)")
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FaceDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # bad settings
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

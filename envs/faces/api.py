@@ -1,0 +1,144 @@
+"""load_faces / prepare: resolve a source, reuse a matching cached set or build and cache one."""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+
+from . import cache
+from .decode import DEFAULT_MAX_PIXELS
+from .faceset import FaceDataError, FaceSet
+from .pipeline import Settings, report as make_report, run, to_faceset
+from .sources import LFW_PAD, LFW_SIDE, default_items, default_versions, list_folder
+from .split import heldout_mask
+
+
+@dataclass
+class Prepared:
+    faces: FaceSet
+    report: dict
+    set_dir: str | None   # where the set lives in the cache (None if it could not be written)
+    from_cache: bool
+
+
+def _skip_summary(skipped: list[dict], limit: int = 5) -> str:
+    if not skipped:
+        return "no image files found"
+    counts: dict[str, int] = {}
+    for s in skipped:
+        k = s["reason"].split(":")[0]
+        counts[k] = counts.get(k, 0) + 1
+    parts = [f"{n} x {r}" for r, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    eg = "; ".join(f"{s['file']}: {s['reason']}" for s in skipped[:limit])
+    return f"{len(skipped)} skipped ({', '.join(parts)}); e.g. {eg}"
+
+
+def add_split(report: dict, fs: FaceSet, heldout_fraction: float, seed: int) -> dict:
+    """The train/held-out assignment that FaceSet.split(...) gives for these settings."""
+    held = heldout_mask(fs.files, heldout_fraction, seed) if len(fs) else []
+    report["split"] = {"heldout_fraction": heldout_fraction, "seed": seed,
+                       "train": int(len(fs) - sum(held)), "heldout": int(sum(held)),
+                       "heldout_files": [f for f, h in zip(fs.files, held) if h]}
+    return report
+
+
+def _from_cache_dir(path: str, settings: Settings) -> Prepared:
+    sets = cache.complete_sets(path)
+    if not sets:
+        raise FaceDataError(f"{path}: face cache with no complete set (run `python -m envs.faces prepare`)")
+    want = settings.as_dict()
+    last_err = None
+    for match_only in (True, False):
+        for d, _ in sets:
+            try:
+                fs, rep = cache.load_set(d)
+            except FaceDataError as exc:
+                last_err = exc
+                continue
+            if match_only and rep.get("settings") != want:
+                continue
+            if not match_only:
+                warnings.warn(f"{d}: settings {rep.get('settings')} differ from the requested {want}; "
+                              "loading it anyway (newest complete set)", stacklevel=3)
+            return Prepared(fs, rep, d, True)
+    raise FaceDataError(f"{path}: no loadable face set ({last_err})")
+
+
+def prepare(source="default", cache_dir: str | None = None, settings: Settings | None = None, *,
+            progress: bool = False, workers: int | None = None, use_cache: bool = True,
+            heldout_fraction: float = 0.2, seed: int = 0) -> Prepared:
+    """Faces from `source` ("default", a photo folder, or a cache dir) with a full report."""
+    settings = settings or Settings()
+    cache_dir = os.fspath(cache_dir) if cache_dir is not None else cache.default_cache_dir()
+    ignored: list[str] = []
+    pre_skipped: list[tuple[str, str]] = []
+    if isinstance(source, str) and source == "default":
+        items = default_items()
+        src = {"kind": "default", "versions": default_versions(), "lfw": [LFW_SIDE, LFW_PAD]}
+        label = "the default (embedded) faces"
+    else:
+        path = os.fspath(source)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"face source {path!r} does not exist")
+        if not os.path.isdir(path):
+            raise FaceDataError(f"face source {path!r} is not a folder (give a folder of images, "
+                                "a cache dir, or 'default')")
+        if cache.is_cache_dir(path):
+            return _from_cache_dir(path, settings)
+        listing = list_folder(path)
+        items, pre_skipped, ignored = listing.items, listing.skipped, listing.ignored
+        src = {"kind": "folder", "root": os.path.abspath(path),
+               "files": [[it.name, it.size, it.mtime_ns, it.mode] for it in items],
+               "unlisted": sorted(pre_skipped)}
+        label = f"folder {path!r}"
+    key = cache.cache_key(src, settings.as_dict())
+    src_summary = {k: v for k, v in src.items() if k not in ("files", "unlisted")}
+    src_summary["n_files"] = len(items)
+    if use_cache:
+        d = cache.set_path(cache_dir, key)
+        if cache.read_marker(d):
+            try:
+                fs, rep = cache.load_set(d)
+            except FaceDataError as exc:
+                warnings.warn(f"rebuilding: {exc}", stacklevel=2)
+            else:
+                if rep.get("split", {}).get("heldout_fraction") != heldout_fraction or \
+                        rep.get("split", {}).get("seed") != seed:
+                    try:
+                        cache.write_json(os.path.join(d, cache.REPORT), add_split(rep, fs, heldout_fraction, seed))
+                    except OSError:
+                        pass
+                return Prepared(fs, rep, d, True)
+    t0 = time.perf_counter()
+    faces, skipped = run(items, settings, workers=workers, progress=progress)
+    skipped = sorted(pre_skipped + skipped)
+    rep = make_report(faces, skipped, ignored, settings, src_summary, time.perf_counter() - t0)
+    rep["key"] = key
+    if not faces:
+        extra = f"; {len(ignored)} non-image files ignored" if ignored else ""
+        raise FaceDataError(f"no usable face in {label}: {_skip_summary(rep['skipped'])}{extra}")
+    fs = to_faceset(faces, settings.canvas)
+    add_split(rep, fs, heldout_fraction, seed)
+    set_dir = None
+    if use_cache:
+        try:
+            set_dir = cache.write_set(cache_dir, key, fs, rep)
+        except OSError as exc:
+            warnings.warn(f"could not write the face cache in {cache_dir}: {exc}", stacklevel=2)
+    return Prepared(fs, rep, set_dir, False)
+
+
+def load_faces(source="default", cache_dir=None, *, canvas: int = 256, backend: str = "auto",
+               max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> FaceSet:
+    """Faces from "default" (embedded photos), a folder of photos, or a cache dir written by
+    `python -m envs.faces prepare`; a FaceSet is returned unchanged. Built sets are cached in
+    `cache_dir` (default ~/.cache/rl-face-fusion/faces, or $RLFF_CACHE_DIR) under a key of the
+    source's files (names, sizes, mtimes) and the settings.
+
+    Raises FileNotFoundError for a missing source, FaceDataError if no usable face is found.
+    """
+    if isinstance(source, FaceSet):
+        return source
+    settings = Settings(canvas=canvas, backend=backend, max_pixels=max_pixels)
+    return prepare(source, cache_dir, settings, progress=progress).faces

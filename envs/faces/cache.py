@@ -1,0 +1,183 @@
+"""On-disk face sets, written atomically so a crash never leaves a set that loads half-made.
+
+Layout of a cache dir:
+    CACHEDIR.TAG            marks the folder as a cache (backup tools skip it)
+    set-<key>/              one complete set per (source, settings): faces.npz, report.json,
+                            COMPLETE (written last, inside the temp dir, before the rename)
+    .tmp-<key>-<pid>-*/     a set being built; renamed to set-<key> only when complete
+
+A reader only ever sees set-* directories, which appear by a single rename after their
+marker is on disk. Temp dirs of dead builders are removed by the next writer.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from .faceset import FaceDataError, FaceSet
+
+CACHE_ENV = "RLFF_CACHE_DIR"
+TAG = "CACHEDIR.TAG"
+TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
+            "# rl-face-fusion face cache (python -m envs.faces prepare). Safe to delete.\n")
+ARRAYS, REPORT, MARKER = "faces.npz", "report.json", "COMPLETE"
+STALE_TMP_SECONDS = 24 * 3600
+
+
+def default_cache_dir() -> str:
+    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "rl-face-fusion", "faces")
+
+
+def cache_key(source: dict, settings: dict) -> str:
+    blob = json.dumps({"source": source, "settings": settings}, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def set_path(cache_dir: str, key: str) -> str:
+    return os.path.join(cache_dir, f"set-{key}")
+
+
+def read_marker(set_dir: str) -> dict | None:
+    """The completeness marker's content, or None if the set is not complete."""
+    try:
+        with open(os.path.join(set_dir, MARKER), encoding="utf-8") as f:
+            marker = json.load(f)
+        return marker if isinstance(marker, dict) and "key" in marker else None
+    except (OSError, ValueError):
+        return None
+
+
+def is_cache_dir(path: str) -> bool:
+    if os.path.isfile(os.path.join(path, MARKER)):
+        return True
+    try:
+        with open(os.path.join(path, TAG), encoding="utf-8") as f:
+            if "rl-face-fusion" in f.read():
+                return True
+    except OSError:
+        pass
+    try:
+        return any(n.startswith("set-") and read_marker(os.path.join(path, n)) for n in os.listdir(path))
+    except OSError:
+        return False
+
+
+def complete_sets(cache_dir: str) -> list[tuple[str, dict]]:
+    """(set dir, marker) for every complete set, newest first."""
+    if read_marker(cache_dir):  # pointed at a set dir itself
+        return [(cache_dir, read_marker(cache_dir))]
+    out = []
+    try:
+        names = os.listdir(cache_dir)
+    except OSError:
+        return []
+    for n in names:
+        d = os.path.join(cache_dir, n)
+        m = read_marker(d) if n.startswith("set-") else None
+        if m:
+            out.append((d, m))
+    out.sort(key=lambda dm: dm[1].get("created_ns", 0), reverse=True)
+    return out
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_arrays(path: str, fs: FaceSet) -> None:
+    with open(path, "wb") as f:  # uncompressed: loading must stay well under a second
+        np.savez(f, images=fs.images, masks=fs.masks, landmarks=fs.landmarks, keypoints=fs.keypoints,
+                 boxes=fs.boxes, files=np.array(fs.files, dtype=str), backends=np.array(fs.backends, dtype=str))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_json(path: str, obj: dict) -> None:
+    """Write JSON atomically (temp file + replace) so readers never see half a file."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, ensure_ascii=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_tmp(cache_dir: str) -> None:
+    """Delete temp dirs left by builders that were killed (dead pid, or older than a day)."""
+    for n in os.listdir(cache_dir):
+        if not n.startswith(".tmp-"):
+            continue
+        d = os.path.join(cache_dir, n)
+        parts = n.split("-")
+        try:
+            pid = int(parts[2])
+            age = time.time() - os.stat(d).st_mtime
+        except (IndexError, ValueError, OSError):
+            continue
+        if pid != os.getpid() and (not _pid_alive(pid) or age > STALE_TMP_SECONDS):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def write_set(cache_dir: str, key: str, fs: FaceSet, report: dict) -> str:
+    """Write a set for `key` and publish it with one rename; returns its directory."""
+    os.makedirs(cache_dir, exist_ok=True)
+    tag = os.path.join(cache_dir, TAG)
+    if not os.path.exists(tag):
+        with open(tag, "w", encoding="utf-8") as f:
+            f.write(TAG_TEXT)
+    remove_stale_tmp(cache_dir)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{key}-{os.getpid()}-", dir=cache_dir)
+    final = set_path(cache_dir, key)
+    try:
+        _write_arrays(os.path.join(tmp, ARRAYS), fs)
+        write_json(os.path.join(tmp, REPORT), report)
+        write_json(os.path.join(tmp, MARKER), {"key": key, "created_ns": time.time_ns(), "n": len(fs)})
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if read_marker(final):  # another process published the same set first
+                shutil.rmtree(tmp, ignore_errors=True)
+                return final
+            aside = f"{final}.broken-{os.getpid()}"  # incomplete leftovers (no marker): replace
+            os.rename(final, aside)
+            os.rename(tmp, final)
+            shutil.rmtree(aside, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load_set(set_dir: str) -> tuple[FaceSet, dict]:
+    """FaceSet and report of a complete set; FaceDataError if it is not complete or corrupt."""
+    if not read_marker(set_dir):
+        raise FaceDataError(f"{set_dir}: not a complete face set (no {MARKER} marker)")
+    try:
+        with np.load(os.path.join(set_dir, ARRAYS), allow_pickle=False) as z:
+            fs = FaceSet(z["images"], z["masks"], z["landmarks"], z["keypoints"], z["boxes"],
+                         tuple(str(s) for s in z["files"]), tuple(str(s) for s in z["backends"]))
+        with open(os.path.join(set_dir, REPORT), encoding="utf-8") as f:
+            report = json.load(f)
+    except (OSError, ValueError, KeyError) as exc:
+        raise FaceDataError(f"{set_dir}: corrupt face set ({exc})") from None
+    return fs, report
