@@ -37,8 +37,7 @@ def resolve(path: str | Path) -> PolicyCheckpoint:
     if (path / MODULE_SUBPATH).is_dir():
         module_dir = path / MODULE_SUBPATH
         run_dir = run_dir or (path.parent.parent if path.parent.name == "checkpoints" else None)
-    elif (path / "module_state.pt").exists() or (path / "class_and_ctor_args.pkl").exists() and \
-            (path / "rl_module_checkpoint.json").exists():
+    elif (path / "class_and_ctor_args.pkl").is_file() and any(path.glob("module_state*")):
         module_dir = path
     else:
         raise CheckpointError(

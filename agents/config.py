@@ -24,7 +24,14 @@ def make_env(env_id: str, env_config: dict | None = None) -> gym.Env:
     # runner call this too): small CNN/MLP ops lose more to thread sync than they gain,
     # measured ~2x throughput on 2 cores.
     torch.set_num_threads(1)
-    return gym.make(env_id, **dict(env_config or {}))
+    env_config = dict(env_config or {})
+    realism_checkpoint = env_config.pop("realism_checkpoint", None)
+    if realism_checkpoint is not None:  # the GAN critic as auxiliary reward (detectors/)
+        from detectors import Realism
+
+        env_config["realism_fn"] = Realism.from_checkpoint(realism_checkpoint)
+        env_config.setdefault("realism_weight", 0.5)
+    return gym.make(env_id, **env_config)
 
 
 def register(env_id: str) -> None:

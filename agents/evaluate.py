@@ -102,10 +102,24 @@ def evaluate(checkpoint: str | Path, out: str | Path, *, env_id: str | None = No
     return metrics
 
 
+def _captioned(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Each frame with a caption bar 'step k/n' (also keeps GIF frames distinct)."""
+    import cv2
+
+    out = []
+    for k, frame in enumerate(frames):
+        bar = np.full((18, frame.shape[1], 3), 255, np.uint8)
+        cv2.putText(bar, f"step {k}/{len(frames) - 1}", (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        out.append(np.concatenate([bar, frame], axis=0))
+    return out
+
+
 def _write_pictures(out: Path, episodes: list[list[np.ndarray]]) -> None:
     import cv2
     import imageio.v2 as imageio
 
+    episodes = [_captioned(frames) for frames in episodes]
     for i, frames in enumerate(episodes):
         picks = [frames[0], frames[len(frames) // 2], frames[-1]]
         strip = np.concatenate([np.pad(f, ((2, 2), (2, 2), (0, 0)), constant_values=255) for f in picks], axis=1)

@@ -29,7 +29,7 @@ def run_episode(env, policy, *, seed: int | None = None, options: dict | None = 
                 record: bool = False) -> dict:
     """Roll out one episode; returns the final info, return, step count (and frames)."""
     obs, info = env.reset(seed=seed, options=options)
-    frames = [env.unwrapped.fused_image()] if record else None
+    frames = [_frame(env)] if record else None
     total, steps, done = 0.0, 0, False
     while not done:
         obs, reward, terminated, truncated, info = env.step(policy(obs, env))
@@ -37,8 +37,13 @@ def run_episode(env, policy, *, seed: int | None = None, options: dict | None = 
         steps += 1
         done = terminated or truncated
         if record:
-            frames.append(env.unwrapped.fused_image())
+            frames.append(_frame(env))
     return {"return": total, "steps": steps, "info": info, "frames": frames}
+
+
+def _frame(env):
+    """The fused image, with the boxes drawn when the env renders rgb_array."""
+    return env.render() if env.unwrapped.render_mode == "rgb_array" else env.unwrapped.fused_image()
 
 
 class LandmarkPolicy:
