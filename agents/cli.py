@@ -68,8 +68,11 @@ def _env_config(items: list[str], faces: str | None) -> dict:
 def validate(args: argparse.Namespace) -> TrainOptions:
     """Turn arguments into TrainOptions or raise ValueError with a message for the user."""
     if args.resume:
-        return options_from_run_dir(args.resume, address=args.address,
-                                    num_env_runners=args.num_env_runners)
+        # the saved options, except where given again (e.g. a later stop or another cluster)
+        return options_from_run_dir(
+            args.resume, address=args.address, num_env_runners=args.num_env_runners,
+            stop_return=args.stop_return, stop_success=args.stop_success, stop_timesteps=args.stop_timesteps,
+            stop_minutes=args.stop_minutes, progress=not args.no_progress, final_eval_episodes=args.eval_episodes)
     if args.env not in PRESETS:
         raise ValueError(f"--env {args.env!r}: unknown env id; choose one of {', '.join(PRESETS)}")
     for name in ("num_eval_runners", "checkpoint_every", "eval_episodes"):

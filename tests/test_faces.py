@@ -22,6 +22,8 @@ from envs.faces.sources import Item, grace_hopper_path
 from envs.faces.split import heldout_mask
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# envs.faces.decode silences this at import; pytest resets warning filters for each test
+pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 
 
 @pytest.fixture(autouse=True)
@@ -144,6 +146,8 @@ def messy(tmp_path_factory):
     write(root / "grey.png", raw=cv2.cvtColor(face, cv2.COLOR_RGB2GRAY))
     write(root / "photo.webp", face)
     write(root / "photo.BMP", face)
+    with open(os.path.join(os.fsencode(root), b"latin1-\xe9t\xe9.jpg"), "wb") as f:  # not UTF-8
+        f.write((root / "good.jpg").read_bytes())
     (root / "empty.jpg").write_bytes(b"")
     data = (root / "good.jpg").read_bytes()
     (root / "truncated.jpg").write_bytes(data[: len(data) * 2 // 3])
@@ -188,15 +192,25 @@ def test_bad_files_are_skipped_with_reasons(messy, monkeypatch, tmp_path):
     assert res.report["ignored"] == ["readme.txt"]
     kept = {k["file"]: k for k in res.report["kept"]}
     assert set(kept) == {"good.jpg", "nested/deeper/Grace Hopper façade ünï 写真.PNG", "sixteen.png",
-                         "alpha.png", "grey.png", "photo.webp", "photo.BMP"}
+                         "alpha.png", "grey.png", "photo.webp", "photo.BMP", os.fsdecode(b"latin1-\xe9t\xe9.jpg")}
     assert set(res.faces.files) == set(kept)
     # nothing lost: every file in the folder is accounted for exactly once
     listed = {os.path.relpath(os.path.join(d, f), messy).replace(os.sep, "/")
               for d, _, fs in os.walk(messy) for f in fs}
     assert listed == set(kept) | set(reasons) - {"nested/up/"} | {"readme.txt"}
-    # report.json on disk says the same, and survives non-ASCII names
+    # report.json on disk says the same, and survives non-ASCII / non-UTF-8 names
     with open(os.path.join(res.set_dir, "report.json"), encoding="utf-8") as f:
         assert json.load(f)["skipped"] == res.report["skipped"]
+
+
+def test_cli_summary_lists_every_skipped_file(messy, monkeypatch, tmp_path, capsys):
+    _run_messy(messy, monkeypatch, tmp_path)  # (patches the unreadable file for root)
+    assert cli(["prepare", str(messy), "--out", str(tmp_path / "cache"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    for line in ("skipped empty.jpg: empty file", "skipped huge.png: too large", "skipped loop.jpg: symlink loop",
+                 "skipped blank.png: no face found", "faces kept: 8 (mediapipe 8); skipped: 9; ignored: 1",
+                 "loaded from cache"):
+        assert line in out, line
 
 
 def test_converted_formats_match_the_8bit_photo(messy, monkeypatch, tmp_path):
@@ -236,6 +250,11 @@ def test_big_jpeg_is_decoded_reduced_then_refined(tmp_path):
     assert abs((face.box[2:] - face.box[:2]).max() / 512 - 0.4) < 0.01
     small = process(Item(name="a", load=lambda: astronaut(512)), Settings(canvas=512))
     assert np.abs(face.keypoints - small.keypoints).max() < 3.0
+    # reported boxes are in the photo's full-resolution pixels, reduced decode or not
+    reduced = process(Item(name="big.jpg", path=p), Settings(canvas=256))
+    assert reduced.source_size == (1600, 1600)
+    assert np.abs(reduced.source_box - small.source_box * 1600 / 512).max() < 8
+    assert np.abs(face.source_box - small.source_box * 1600 / 512).max() < 8
 
 
 def test_no_face_folder_raises_and_cli_exits_nonzero(tmp_path, capsys):
@@ -281,6 +300,15 @@ def test_cache_round_trip_and_rebuild_on_changes(tmp_path, capsys):
     assert fcache.read_marker(first.set_dir)
     assert load_faces(str(cache_dir), canvas=128).images.shape[1] == 128   # matching set preferred
     assert load_faces(str(cache_dir)).images.shape[1] == 256
+    # a set damaged on disk is skipped when loading and rebuilt by prepare
+    with open(os.path.join(small.set_dir, "faces.npz"), "r+b") as f:
+        f.truncate(1000)
+    with pytest.warns(UserWarning, match="differ from the requested"):
+        assert load_faces(str(cache_dir), canvas=128).images.shape[1] == 256
+    with pytest.warns(UserWarning, match="rebuilding"):
+        fixed = prepare(str(src), cache_dir, Settings(canvas=128))
+    assert not fixed.from_cache and fixed.set_dir == small.set_dir
+    assert np.array_equal(load_faces(str(cache_dir), canvas=128).images, small.faces.images)
     # a changed source (new file) rebuilds too
     write(src / "c.jpg", astronaut(300))
     grown = prepare(str(src), cache_dir)

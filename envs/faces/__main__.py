@@ -8,13 +8,18 @@ import sys
 from .decode import DEFAULT_MAX_PIXELS, MIN_SIDE
 
 
+def _shown(name: str) -> str:
+    """File names that are not valid UTF-8 (surrogate-escaped bytes) printed with U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _summary(rep: dict, set_dir: str | None, from_cache: bool, out=None) -> None:
     out = out or sys.stdout
     c = rep["counts"]
     for s in rep["skipped"]:
-        print(f"  skipped {s['file']}: {s['reason']}", file=out)
+        print(f"  skipped {_shown(s['file'])}: {s['reason']}", file=out)
     if rep.get("ignored"):
-        print(f"  ignored {len(rep['ignored'])} non-image files: " + ", ".join(rep["ignored"][:10])
+        print(f"  ignored {len(rep['ignored'])} non-image files: " + ", ".join(map(_shown, rep["ignored"][:10]))
               + (" ..." if len(rep["ignored"]) > 10 else ""), file=out)
     backends = ", ".join(f"{k} {v}" for k, v in sorted(c["by_backend"].items()))
     sp = rep.get("split", {})
@@ -61,7 +66,7 @@ def main(argv=None) -> int:
             _summary(res.report, res.set_dir, res.from_cache)
         else:
             from .show import contact_sheet, save_png
-            res = prepare(args.src, None if args.src == "default" else args.src)
+            res = prepare(args.src)  # a cache dir loads; other sources use the default cache
             save_png(contact_sheet(res.faces, args.max, args.cols), args.out)
             print(f"wrote {args.out} ({min(len(res.faces), args.max)} of {len(res.faces)} faces)")
     except FileNotFoundError as exc:
@@ -73,6 +78,9 @@ def main(argv=None) -> int:
     except ValueError as exc:  # bad settings
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. cannot write the cache or the PNG
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

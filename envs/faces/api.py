@@ -44,25 +44,24 @@ def add_split(report: dict, fs: FaceSet, heldout_fraction: float, seed: int) -> 
 
 
 def _from_cache_dir(path: str, settings: Settings) -> Prepared:
+    """The newest complete set made with `settings`, else the newest complete set (warned)."""
     sets = cache.complete_sets(path)
     if not sets:
         raise FaceDataError(f"{path}: face cache with no complete set (run `python -m envs.faces prepare`)")
     want = settings.as_dict()
-    last_err = None
-    for match_only in (True, False):
-        for d, _ in sets:
-            try:
-                fs, rep = cache.load_set(d)
-            except FaceDataError as exc:
-                last_err = exc
-                continue
-            if match_only and rep.get("settings") != want:
-                continue
-            if not match_only:
-                warnings.warn(f"{d}: settings {rep.get('settings')} differ from the requested {want}; "
-                              "loading it anyway (newest complete set)", stacklevel=3)
-            return Prepared(fs, rep, d, True)
-    raise FaceDataError(f"{path}: no loadable face set ({last_err})")
+    ordered = [d for d, m in sets if m.get("settings") == want] + [d for d, m in sets if m.get("settings") != want]
+    errors = []
+    for d in ordered:
+        try:
+            fs, rep = cache.load_set(d)
+        except FaceDataError as exc:
+            errors.append(str(exc))
+            continue
+        if rep.get("settings") != want:
+            warnings.warn(f"{d}: settings {rep.get('settings')} differ from the requested {want}; "
+                          "loading it anyway (newest complete set)", stacklevel=4)
+        return Prepared(fs, rep, d, True)
+    raise FaceDataError(f"{path}: no loadable face set ({'; '.join(errors)})")
 
 
 def prepare(source="default", cache_dir: str | None = None, settings: Settings | None = None, *,
@@ -102,6 +101,7 @@ def prepare(source="default", cache_dir: str | None = None, settings: Settings |
                 fs, rep = cache.load_set(d)
             except FaceDataError as exc:
                 warnings.warn(f"rebuilding: {exc}", stacklevel=2)
+                cache.discard_set(d)
             else:
                 if rep.get("split", {}).get("heldout_fraction") != heldout_fraction or \
                         rep.get("split", {}).get("seed") != seed:

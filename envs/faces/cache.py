@@ -151,7 +151,8 @@ def write_set(cache_dir: str, key: str, fs: FaceSet, report: dict) -> str:
     try:
         _write_arrays(os.path.join(tmp, ARRAYS), fs)
         write_json(os.path.join(tmp, REPORT), report)
-        write_json(os.path.join(tmp, MARKER), {"key": key, "created_ns": time.time_ns(), "n": len(fs)})
+        write_json(os.path.join(tmp, MARKER), {"key": key, "created_ns": time.time_ns(), "n": len(fs),
+                                               "settings": report.get("settings")})
         try:
             os.rename(tmp, final)
         except OSError:
@@ -168,6 +169,17 @@ def write_set(cache_dir: str, key: str, fs: FaceSet, report: dict) -> str:
     return final
 
 
+def discard_set(set_dir: str) -> None:
+    """Remove a set that has a marker but does not load (disk corruption, manual edits):
+    renamed away first, so readers never see it half-deleted."""
+    aside = os.path.join(os.path.dirname(set_dir), f".tmp-discard-{os.getpid()}-{time.time_ns()}")
+    try:
+        os.rename(set_dir, aside)
+    except OSError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def load_set(set_dir: str) -> tuple[FaceSet, dict]:
     """FaceSet and report of a complete set; FaceDataError if it is not complete or corrupt."""
     if not read_marker(set_dir):
@@ -178,6 +190,6 @@ def load_set(set_dir: str) -> tuple[FaceSet, dict]:
                          tuple(str(s) for s in z["files"]), tuple(str(s) for s in z["backends"]))
         with open(os.path.join(set_dir, REPORT), encoding="utf-8") as f:
             report = json.load(f)
-    except (OSError, ValueError, KeyError) as exc:
-        raise FaceDataError(f"{set_dir}: corrupt face set ({exc})") from None
+    except Exception as exc:  # BadZipFile, OSError, ValueError (shapes), KeyError, ...
+        raise FaceDataError(f"{set_dir}: corrupt face set ({type(exc).__name__}: {exc})") from None
     return fs, report

@@ -19,6 +19,11 @@ WORK_SIDE = 512                    # JPEGs are decoded reduced (1/2, 1/4, 1/8) d
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
+# PIL warns about images over its own pixel limit when merely opening them; we refuse those by
+# max_pixels anyway (and catch_warnings() is not thread-safe in the decoding threads).
+warnings.filterwarnings("ignore", message="Image size .* could be decompression bomb DOS attack")
+
+
 class SkipImage(Exception):
     """A file that cannot be used; str(exc) is the reason written to the report."""
 
@@ -43,10 +48,8 @@ def read_header(data: bytes) -> tuple[str, int, int]:
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # DecompressionBombWarning: we apply our own limit
-            with Image.open(io.BytesIO(data)) as im:
-                return str(im.format), int(im.size[0]), int(im.size[1])
+        with Image.open(io.BytesIO(data)) as im:
+            return str(im.format), int(im.size[0]), int(im.size[1])
     except Image.DecompressionBombError as exc:
         raise SkipImage(f"too large: {exc}") from None
     except Exception:  # UnidentifiedImageError, SyntaxError from broken headers, ...

@@ -74,25 +74,27 @@ def _process(item: Item, s: Settings) -> Face | str:
     else:
         img, r = item.load(), 1
         size = (img.shape[1], img.shape[0])
+    h, w = img.shape[:2]
+    if (w >= h) != (size[0] >= size[1]):  # EXIF rotation applied by the decoder
+        size = (size[1], size[0])
     det = detect(img, s.backend)
     if det is None:
         return "no face found" + ("" if s.backend == "auto" else f" ({s.backend} backend)")
     lm = det.landmarks
     reg = cv.region(bbox(lm))
     if r > 1 and reg[2] < s.canvas:  # face too small at the reduced decode: use full pixels
-        img = read_image(item.path, s.max_pixels, reduce=False)[0]
-        lm, reg, r = lm * np.float32(r), cv.region(bbox(lm * np.float32(r))), 1
+        full = read_image(item.path, s.max_pixels, reduce=False)[0]
+        lm = lm * np.float32((full.shape[1] / w, full.shape[0] / h))
+        img, reg, (h, w) = full, cv.region(bbox(lm)), full.shape[:2]
     box = bbox(lm)
     if min(box[2] - box[0], box[3] - box[1]) < 4:
         return "face too small to use"
     lm_c = cv.to_canvas(lm, reg, s.canvas)
     box_c = bbox(lm_c)
     mask = oval_mask(lm_c, s.canvas) if det.backend == "mediapipe" else ellipse_mask(box_c, s.canvas)
-    h, w = img.shape[:2]
-    if (w >= h) != (size[0] >= size[1]):  # EXIF rotation applied by the decoder
-        size = (size[1], size[0])
+    to_full = np.float32((size[0] / w, size[1] / h) * 2)  # reduced decode -> photo pixels
     return Face(item.name, cv.cut(img, reg, s.canvas), mask, lm_c, keypoints(lm_c), box_c,
-                det.backend, det.n_faces, box * np.float32(r), (int(size[0]), int(size[1])))
+                det.backend, det.n_faces, box * to_full, (int(size[0]), int(size[1])))
 
 
 def default_workers() -> int:

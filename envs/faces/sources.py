@@ -51,9 +51,9 @@ def list_folder(root: str) -> Listing:
         return os.path.relpath(path, root).replace(os.sep, "/")
 
     def walk(folder: str) -> None:
-        st = os.stat(folder)
-        seen_dirs.add((st.st_dev, st.st_ino))
         try:
+            st = os.stat(folder)
+            seen_dirs.add((st.st_dev, st.st_ino))
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:

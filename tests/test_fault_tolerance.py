@@ -1,0 +1,135 @@
+"""Cluster operation: env runner loss, driver loss and resume, clear errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from agents.run_dir import RunDir
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONUNBUFFERED": "1"}
+
+
+def _train(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "train.py", "--no-progress", *args], cwd=ROOT, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def _wait_for(predicate, timeout, proc=None, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"training exited early ({proc.returncode}) waiting for {what}:\n{proc.stdout.read()[-3000:]}")
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _progress_rows(run_dir):
+    return RunDir(run_dir).read_progress()
+
+
+def test_checkpoint_save_crash_keeps_previous(tmp_path):
+    run = RunDir(tmp_path)
+    run.create({})
+
+    def good(path):
+        Path(path, "weights").write_text("v1")
+
+    def crash(path):
+        Path(path, "weights").write_text("half")
+        raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of a save
+
+    run.save_checkpoint(1, good, {"iteration": 1})
+    with pytest.raises(KeyboardInterrupt):
+        run.save_checkpoint(2, crash, {"iteration": 2})
+    latest, state = run.latest_checkpoint()
+    assert latest.name == "iter_000001" and state["iteration"] == 1
+    assert (latest / "weights").read_text() == "v1"
+    assert [p.name for p in run.checkpoints.iterdir()] == ["iter_000001"]  # no half-written leftovers
+
+
+def test_unreachable_address_fails_fast(tmp_path):
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "train.py", "--env", "CartPole-v1", "--address", "127.0.0.1:9",
+                           "--run-dir", str(tmp_path / "r")], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert "cannot reach a Ray head" in proc.stderr
+    assert time.time() - t0 < 30
+
+
+def test_too_few_cpus_is_reported(tmp_path):
+    proc = subprocess.run([sys.executable, "train.py", "--env", "CartPole-v1", "--num-env-runners", "64",
+                           "--run-dir", str(tmp_path / "r")], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 2
+    assert "need 64" in proc.stderr and "CPUs" in proc.stderr
+
+
+@pytest.mark.slow
+def test_driver_killed_then_resumed(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _train("--env", "CartPole-v1", "--stop-timesteps", "20000", "--checkpoint-every", "1",
+                  "--run-dir", str(run_dir), "--eval-episodes", "0", start_new_session=True)
+    try:
+        _wait_for(lambda: len(RunDir(run_dir).list_checkpoints()) >= 2, 300, proc, "two checkpoints")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver dies with everything it started
+        proc.wait()
+    assert not (run_dir / "result.json").exists()
+    _, state = RunDir(run_dir).latest_checkpoint()
+    resumed = subprocess.run([sys.executable, "train.py", "--no-progress", "--resume", str(run_dir),
+                              "--stop-timesteps", str(state["env_steps"] + 2000)],
+                             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["resumed"] is True
+    assert result["iterations"] >= state["iteration"] + 2
+    assert result["env_steps"] >= state["env_steps"] + 2000
+    rows = _progress_rows(run_dir)
+    assert [int(r["iteration"]) for r in rows] == list(range(1, result["iterations"] + 1))
+    steps = [int(r["env_steps"]) for r in rows]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+
+
+@pytest.mark.slow
+def test_env_runner_killed_training_continues(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    run_dir = tmp_path / "run"
+    try:
+        proc = _train("--env", "CartPole-v1", "--address", cluster.address, "--num-env-runners", "2",
+                      "--stop-timesteps", "6000", "--checkpoint-every", "0", "--run-dir", str(run_dir))
+
+        def runner_processes():
+            found = []
+            for p in psutil.process_iter(["cmdline"]):
+                try:
+                    if any("SingleAgentEnvRunner" in part for part in (p.info["cmdline"] or [])):
+                        found.append(p)
+                except psutil.Error:
+                    pass
+            return found
+
+        _wait_for(lambda: len(_progress_rows(run_dir)) >= 1 and len(runner_processes()) >= 2, 300, proc,
+                  "the first iteration")
+        runner_processes()[0].kill()
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out[-3000:]
+    finally:
+        cluster.shutdown()
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["env_steps"] >= 6000
+    assert result["env_runner_restarts"] >= 1
+    assert result["cluster"]["nodes"] == 2
