@@ -5,7 +5,8 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 
 # info key -> metric name; averaged over the episodes of an iteration.
 EPISODE_METRICS = {
-    "success": "fusion/success_rate",
+    "success": "fusion/success_rate",  # stopped within tolerance
+    "within_tolerance": "fusion/final_within_tolerance",
     "position_error_px": "fusion/final_position_error_px",
     "scale_error": "fusion/final_scale_error",
     "iou": "fusion/final_iou",

@@ -80,6 +80,9 @@ def build_config(
     if isinstance(training.get("n_step"), list):  # JSON has no tuples; RLlib wants (min, max)
         training["n_step"] = tuple(training["n_step"])
     evaluation = dict(preset.get("evaluation", {}))
+    eval_overrides = evaluation.pop("evaluation_config", {})
+    if "env_config" in eval_overrides:  # merged over the training env_config, not replacing it
+        eval_overrides = {**eval_overrides, "env_config": {**env_config, **eval_overrides["env_config"]}}
     config = (
         DQNConfig()
         .environment(env=env_id, env_config=env_config)
@@ -96,7 +99,7 @@ def build_config(
         )
         .evaluation(
             evaluation_num_env_runners=num_eval_runners,
-            evaluation_config=DQNConfig.overrides(explore=False),
+            evaluation_config=DQNConfig.overrides(explore=False, **eval_overrides),
             evaluation_duration_unit="episodes",
             **evaluation,
         )

@@ -28,7 +28,8 @@ def make_env(env_id: str, env_config: dict, faces: str | None, split: str, reali
 
     import envs  # noqa: F401
 
-    config = {k: v for k, v in env_config.items() if k not in ("split", "realism_fn", "realism_weight")}
+    drop = ("split", "realism_fn", "realism_weight", "realism_checkpoint", "aligned_start_prob")
+    config = {k: v for k, v in env_config.items() if k not in drop}
     if faces is not None:
         config["faces"] = faces
     return gym.make(env_id, split=split, render_mode="rgb_array", **config)
@@ -49,6 +50,7 @@ def run_policy(env, policy, seeds: list[int], realism=None, record: int = 0) -> 
             recordings.append(out["frames"])
     metrics = {
         "success_rate": float(np.mean([f["success"] for f in finals])),
+        "within_tolerance_rate": float(np.mean([f["within_tolerance"] for f in finals])),
         "mean_position_error_px": float(np.mean([f["position_error_px"] for f in finals])),
         "mean_scale_error": float(np.mean([f["scale_error"] for f in finals])),
         "mean_iou": float(np.mean([f["iou"] for f in finals])),
@@ -140,7 +142,7 @@ def markdown_report(metrics: dict) -> str:
         f"# Fusion policy evaluation: {meta['env']} ({meta['split']} faces)",
         "",
         f"Checkpoint `{meta['checkpoint']}`, faces `{meta['faces']}`, {metrics['policy']['episodes']} episodes "
-        f"per policy on the same seeds. Success: position error <= {meta['success']['position_tolerance_px']} px "
+        f"per policy on the same seeds. Success: the policy stopped with position error <= {meta['success']['position_tolerance_px']} px "
         f"at observation scale and scale error <= {meta['success']['scale_tolerance']:.0%}.",
         "",
         "| policy | success rate | mean position error (px) | mean IoU | mean steps | steps / oracle |"

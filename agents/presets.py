@@ -29,6 +29,9 @@ CARTPOLE = {
         "num_atoms": 1,
         "noisy": False,
         "epsilon": [[0, 1.0], [10000, 0.02]],
+        # Replayed/sampled step ratio fixed at the 0-runner native value (32 / 5), so adding
+        # env runners does not silently cut the updates per env step.
+        "training_intensity": 6.4,
     },
     "model": {
         "fcnet_hiddens": [256],
@@ -73,8 +76,12 @@ FACEFUSION = {
         "fcnet_hiddens": [],
     },
     "env_runners": {"rollout_fragment_length": 8},
-    "evaluation": {"evaluation_interval": 2, "evaluation_duration": 20},
-    "stop": {"return": None, "success": 0.9, "timesteps": 400_000, "minutes": 40.0},
+    # 10% of training episodes start in place (curriculum for the stop action); evaluation
+    # always uses the plain start distribution.
+    "env_config": {"aligned_start_prob": 0.1},
+    "evaluation": {"evaluation_interval": 2, "evaluation_duration": 20,
+                   "evaluation_config": {"env_config": {"aligned_start_prob": 0.0}}},
+    "stop": {"return": None, "success": 0.95, "timesteps": 400_000, "minutes": 40.0},
 }
 
 PRESETS: dict[str, dict[str, Any]] = {

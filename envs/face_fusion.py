@@ -95,7 +95,9 @@ class FaceFusionEnv(gym.Env):
     A target face (and in `swap` mode a source face of another photo) is drawn from the face
     set, then an initial displacement: offset uniform in `[-max_offset, max_offset]` x face
     size per axis and scale log-uniform in `[1 - max_scale_change, 1 + max_scale_change]`,
-    redrawn if it already lies within tolerance. `reset(options=...)` accepts `target`,
+    redrawn if it already lies within tolerance. With `aligned_start_prob` > 0 (a training
+    curriculum, off by default) that fraction of episodes starts within half a step of the
+    goal, so the agent meets "in place, now stop" early. `reset(options=...)` accepts `target`,
     `source` (face indices), `offset` (dx, dy as fractions of face size) and `scale` to fix them.
 
     ## Episode End
@@ -107,7 +109,9 @@ class FaceFusionEnv(gym.Env):
     ## Info
 
     `position_error_px` (observation pixels), `scale_error` (|scale - 1|), `iou` (face boxes),
-    `success` (within tolerance), `target`, `source`, `realism` (with a hook).
+    `within_tolerance` (the face is in place now), `stopped` (this step was `stop`),
+    `success` (stopped within tolerance: only a stop can succeed; hovering at the right place
+    until truncation does not), `target`, `source`, `realism` (with a hook).
 
     ## Arguments
 
@@ -142,6 +146,7 @@ class FaceFusionEnv(gym.Env):
         stop_penalty: float = 1.0,
         realism_fn: RealismFn | None = None,
         realism_weight: float = 0.0,
+        aligned_start_prob: float = 0.0,
         blend: str = "paste",
         heldout_fraction: float = 0.2,
         split_seed: int = 0,
@@ -176,6 +181,9 @@ class FaceFusionEnv(gym.Env):
         self.progress_weight, self.step_cost = float(progress_weight), float(step_cost)
         self.stop_bonus, self.stop_penalty = float(stop_bonus), float(stop_penalty)
         self.realism_fn, self.realism_weight = realism_fn, float(realism_weight)
+        if not 0.0 <= aligned_start_prob <= 1.0:
+            raise ValueError(f"aligned_start_prob must be in [0, 1], got {aligned_start_prob}")
+        self.aligned_start_prob = float(aligned_start_prob)
 
         self.action_space = spaces.Discrete(len(ACTION_NAMES))
         self.observation_space = spaces.Box(0, 255, (self.obs_size, self.obs_size, 3), np.uint8)
@@ -291,12 +299,15 @@ class FaceFusionEnv(gym.Env):
         return image
 
     # ---- gym API ----------------------------------------------------------------------------
-    def _info(self) -> dict[str, Any]:
+    def _info(self, stopped: bool = False) -> dict[str, Any]:
+        within = bool(self.within_tolerance())
         info = {
             "position_error_px": self.position_error_px(),
             "scale_error": self.scale_error(),
             "iou": self.iou(),
-            "success": bool(self.within_tolerance()),
+            "within_tolerance": within,
+            "stopped": stopped,
+            "success": stopped and within,
             "target": int(self.target_index),
             "source": int(self.source_index),
         }
@@ -313,6 +324,11 @@ class FaceFusionEnv(gym.Env):
         return target, int(others[self.np_random.integers(len(others))])
 
     def _draw_placement(self) -> Placement:
+        if self.aligned_start_prob and self.np_random.random() < self.aligned_start_prob:
+            # curriculum: start already in place, so "aligned => stop" is seen early in training
+            half = 0.5 * self.shift_step * self._face_px
+            dx, dy = self.np_random.uniform(-half, half, size=2)
+            return Placement(float(dx), float(dy), 1.0)
         lo, hi = np.log(1.0 - self.max_scale_change), np.log(1.0 + self.max_scale_change)
         for _ in range(100):
             dx, dy = self.np_random.uniform(-self.max_offset, self.max_offset, size=2) * self._face_px
@@ -352,9 +368,8 @@ class FaceFusionEnv(gym.Env):
             raise ValueError(f"invalid action {action!r}; expected an int in [0, {len(ACTION_NAMES)})")
         action = int(action)
         if action == STOP:
-            success = self.within_tolerance()
-            reward = self.stop_bonus if success else -self.stop_penalty
-            return self._observation(), float(reward), True, False, self._info()
+            reward = self.stop_bonus if self.within_tolerance() else -self.stop_penalty
+            return self._observation(), float(reward), True, False, self._info(stopped=True)
 
         before = self.error()
         self._move(action)

@@ -133,25 +133,29 @@ def test_reward_sign_follows_the_error(env):
 
 def test_stop_rewards_and_termination(env):
     _, info = env.reset(seed=0, options={"offset": (0.0, 0.0), "scale": 1.0})
-    assert info["success"] and info["position_error_px"] == 0 and info["iou"] == pytest.approx(1.0)
+    assert info["within_tolerance"] and info["position_error_px"] == 0 and info["iou"] == pytest.approx(1.0)
+    assert not info["success"]  # success needs the stop action
     _, reward, terminated, truncated, info = env.step(STOP)
     assert reward == env.unwrapped.stop_bonus and terminated and not truncated
+    assert info["success"] and info["stopped"]
     env.reset(seed=0, options={"offset": (0.25, 0.25), "scale": 1.0})
     _, reward, terminated, _, info = env.step(STOP)
     assert reward == -env.unwrapped.stop_penalty and terminated and not info["success"]
 
 
 def test_truncation_at_max_episode_steps(env):
-    env.reset(seed=0)
+    env.reset(seed=0, options={"offset": (0.0, 0.0), "scale": 1.0})
     for i in range(envs.MAX_EPISODE_STEPS):
-        _, _, terminated, truncated, _ = env.step(UP if i % 2 else DOWN)
+        _, _, terminated, truncated, info = env.step(UP if i % 2 else DOWN)
         assert not terminated
     assert truncated
+    assert info["within_tolerance"] and not info["success"]  # hovering in place is no success
 
 
 def test_info_keys(env):
     _, info = env.reset(seed=1)
-    assert {"position_error_px", "scale_error", "iou", "success", "target", "source"} <= set(info)
+    assert {"position_error_px", "scale_error", "iou", "success", "within_tolerance", "stopped", "target",
+            "source"} <= set(info)
     assert 0.0 <= info["iou"] <= 1.0
 
 
