@@ -63,7 +63,7 @@ FACEFUSION = {
         "dueling": True,
         "num_atoms": 1,
         "noisy": False,
-        "gamma": 0.95,
+        "gamma": 0.9,
         "epsilon": [[0, 1.0], [20000, 0.05]],
         "target_network_update_freq": 1000,
         "num_steps_sampled_before_learning_starts": 2000,

@@ -30,13 +30,14 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
 def code_runtime_env() -> dict:
     """Ship this project's packages to remote workers so nodes need no install
     (skipped under `ray job submit`, whose --working-dir already carries them)."""
-    if os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_JOB_SUBMISSION_ID"):
+    if os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"):  # set in drivers started by the jobs API
         return {}
     import agents
     import detectors
     import envs
 
-    return {"py_modules": [envs, agents, detectors], "env_vars": {"OMP_NUM_THREADS": "1"}}
+    paths = [os.path.dirname(module.__file__) for module in (envs, agents, detectors)]
+    return {"py_modules": paths, "env_vars": {"OMP_NUM_THREADS": "1"}}
 
 
 def connect(address: str | None, *, cpus_needed: float, num_cpus: int | None = None) -> dict:

@@ -83,7 +83,9 @@ class FaceFusionEnv(gym.Env):
     (the number of ideal moves left):
 
     * each move: `progress_weight * (E_before - E_after) - step_cost` (positive when the move
-      helped, so standing still or undoing a move never pays);
+      helped, so standing still or undoing a move never pays), minus `hover_cost` for a move
+      made while already within tolerance (once in place, stopping is the only good action;
+      without it, hovering costs almost nothing against the discounted stop bonus);
     * `stop` within tolerance (`position_error_px <= position_tolerance_px` at observation
       scale and `scale_error <= scale_tolerance`): `+stop_bonus`; outside: `-stop_penalty`;
     * with a realism hook: `+ realism_weight * (realism_after - realism_before)`, the change of
@@ -142,6 +144,7 @@ class FaceFusionEnv(gym.Env):
         scale_tolerance: float = 0.05,
         progress_weight: float = 0.1,
         step_cost: float = 0.01,
+        hover_cost: float = 0.05,
         stop_bonus: float = 1.0,
         stop_penalty: float = 1.0,
         realism_fn: RealismFn | None = None,
@@ -179,6 +182,7 @@ class FaceFusionEnv(gym.Env):
         self.max_offset, self.max_scale_change = float(max_offset), float(max_scale_change)
         self.position_tolerance_px, self.scale_tolerance = float(position_tolerance_px), float(scale_tolerance)
         self.progress_weight, self.step_cost = float(progress_weight), float(step_cost)
+        self.hover_cost = float(hover_cost)
         self.stop_bonus, self.stop_penalty = float(stop_bonus), float(stop_penalty)
         self.realism_fn, self.realism_weight = realism_fn, float(realism_weight)
         if not 0.0 <= aligned_start_prob <= 1.0:
@@ -371,9 +375,9 @@ class FaceFusionEnv(gym.Env):
             reward = self.stop_bonus if self.within_tolerance() else -self.stop_penalty
             return self._observation(), float(reward), True, False, self._info(stopped=True)
 
-        before = self.error()
+        before, in_place = self.error(), self.hover_cost and self.within_tolerance()
         self._move(action)
-        reward = self.progress_weight * (before - self.error()) - self.step_cost
+        reward = self.progress_weight * (before - self.error()) - self.step_cost - (self.hover_cost if in_place else 0.0)
         if self.realism_fn is not None:
             previous, self._realism = self._realism, self._score_realism()
             reward += self.realism_weight * (self._realism - previous)
