@@ -47,6 +47,7 @@ def connect(address: str | None, *, cpus_needed: float, num_cpus: int | None = N
         ray.shutdown()
     if address is None:
         ray.init(
+            address="local",  # always a fresh local instance, never a cluster already running here
             num_cpus=num_cpus,
             include_dashboard=False,
             logging_level=logging.WARNING,
