@@ -186,8 +186,11 @@ def test_realism_single_crop_batch_independent_and_pickles(dry_run_dir, tmp_path
     batch = critic(crops)
     single = critic(crops[2])
     assert single.shape == () and single.dtype == np.float32
-    np.testing.assert_allclose(single, batch[2], atol=1e-6)   # no batch statistics
-    np.testing.assert_allclose(critic(crops[2:3]), batch[2:3], atol=1e-6)
+    # no batch statistics; the numpy path for 1-2 crops computes what torch computes for 5
+    np.testing.assert_allclose(single, batch[2], atol=1e-5)
+    np.testing.assert_allclose(critic(crops[1:3]), batch[1:3], atol=1e-5)
+    np.testing.assert_allclose(critic.logits(crops[:2]), critic.logits(crops)[:2], atol=1e-4)
+    assert critic(crops[:0]).shape == (0,)
     # pickles by value: works where the checkpoint file does not exist
     moved = tmp_path / "d.pt"
     moved.write_bytes((dry_run_dir / "discriminator.pt").read_bytes())

@@ -1,0 +1,210 @@
+"""Training and evaluation crops for the realism critic: real face crops, composites drawn
+exactly as the environment draws its realism crop, and augmentation.
+
+Geometry follows `envs.face_fusion.FaceFusionEnv` (which this package must not import, as
+it pulls in gymnasium): a source face is placed on a target by its ground-truth transform
+(identity for the same photo, the keypoint similarity for another photo) followed by a
+displacement (scale `scale` about the face centre, then shift `dx, dy` in face sizes); the
+critic sees `face_crop(target, box, 64, 1.2)` around the ground-truth face box with the
+source face pasted at that placement. `tests/test_detectors.py` checks the crops match the
+env's `realism_crop()` pixel for pixel.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from envs import fusion
+from envs.faces import FaceSet
+
+CROP = 64       # crop side the critic sees (the env's REALISM_CROP)
+CONTEXT = 1.2   # crop side / face box side (the env's realism crop)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Ground truth of a (target, source) pair in target-canvas pixels."""
+    matrix: np.ndarray   # 2x3 source canvas -> target canvas at the true place
+    box: np.ndarray      # (4,) x0, y0, x1, y1 of the source face there
+    center: np.ndarray   # (2,) box centre
+    face_px: float       # sqrt(box area): the unit of offsets
+
+
+def geometry(faces: FaceSet, target: int, source: int) -> Geometry:
+    """The env's ground truth: identity for the same face, else keypoints source -> target."""
+    if source == target:
+        m = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    else:
+        m = fusion.estimate_similarity(faces.keypoints[source], faces.keypoints[target])
+    x0, y0, x1, y1 = faces.boxes[source]
+    corners = fusion.apply(m, np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]))
+    box = np.concatenate([corners.min(0), corners.max(0)])
+    center = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+    return Geometry(m, box, center, float(np.sqrt((box[2] - box[0]) * (box[3] - box[1]))))
+
+
+def placed(geo: Geometry, dx: float = 0.0, dy: float = 0.0, scale: float = 1.0) -> np.ndarray:
+    """Source -> target matrix displaced by (dx, dy) face sizes and `scale` about the centre
+    (the env's `current_matrix` with dx, dy in face sizes instead of pixels)."""
+    cx, cy = geo.center
+    m = geo.matrix * scale
+    m[0, 2] += (1.0 - scale) * cx + dx * geo.face_px
+    m[1, 2] += (1.0 - scale) * cy + dy * geo.face_px
+    return m
+
+
+def jitter_box(box: np.ndarray, shift: tuple[float, float] = (0.0, 0.0), zoom: float = 1.0) -> np.ndarray:
+    """`box` moved by `shift` x its size and scaled by `zoom` about its centre (crop jitter)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    w, h = x1 - x0, y1 - y0
+    cx, cy = (x0 + x1) / 2 + shift[0] * w, (y0 + y1) / 2 + shift[1] * h
+    return np.array([cx - zoom * w / 2, cy - zoom * h / 2, cx + zoom * w / 2, cy + zoom * h / 2])
+
+
+def composite_crop(faces: FaceSet, target: int, source: int, matrix: np.ndarray | None,
+                   box: np.ndarray, size: int = CROP, context: float = CONTEXT) -> np.ndarray:
+    """(size, size, 3) uint8 crop around `box` of the target photo with the source face
+    pasted by `matrix` (None: the target photo alone, i.e. a real crop)."""
+    target_crop = fusion.face_crop(faces.images[target], box, size, context)
+    if matrix is None:
+        return target_crop
+    x0, y0, x1, _ = fusion.square_box(box, context)
+    s = size / (x1 - x0)
+    m = fusion.compose(np.array([[s, 0, -x0 * s], [0, s, -y0 * s]]), matrix)
+    face = fusion.warp(faces.images[source], m, (size, size))
+    alpha = fusion.warp(faces.masks[source], m, (size, size))
+    return fusion.alpha_composite(target_crop, face, alpha)
+
+
+def other_photo(faces: FaceSet, target: int, rng: np.random.Generator) -> int:
+    """A face index from a different photo than `target` (for swap composites)."""
+    others = np.flatnonzero(np.asarray(faces.files) != faces.files[target])
+    if len(others) == 0:
+        raise ValueError("swap composites need faces from at least two photos")
+    return int(others[rng.integers(len(others))])
+
+
+def misplacement(rng: np.random.Generator, max_offset: float = 0.3, scale_range=(0.8, 1.25),
+                 min_offset: float = 0.08, min_scale_error: float = 0.06) -> tuple[float, float, float]:
+    """(dx, dy, scale) of a clearly wrong placement: offset uniform in +-max_offset face sizes
+    per axis, scale log-uniform in scale_range, redrawn until the offset exceeds
+    `min_offset` or the scale error `min_scale_error` (tiny displacements look real)."""
+    lo, hi = math.log(scale_range[0]), math.log(scale_range[1])
+    while True:
+        dx, dy = rng.uniform(-max_offset, max_offset, 2)
+        scale = math.exp(rng.uniform(lo, hi))
+        if math.hypot(dx, dy) > min_offset or abs(scale - 1.0) > min_scale_error:
+            return float(dx), float(dy), float(scale)
+
+
+def env_placement(rng: np.random.Generator, face_px: float, max_offset: float = 0.25,
+                  max_scale_change: float = 0.15, tolerance_px: float = 2.0 * 256 / 84,
+                  scale_tolerance: float = 0.05) -> tuple[float, float, float]:
+    """An initial placement as the env draws it (defaults: FaceFusion-v0 at 84 px on a 256 px
+    canvas): offset uniform +-max_offset face sizes, scale log-uniform within
+    +-max_scale_change, redrawn while within the success tolerance."""
+    lo, hi = math.log(1 - max_scale_change), math.log(1 + max_scale_change)
+    for _ in range(100):
+        dx, dy = rng.uniform(-max_offset, max_offset, 2)
+        scale = math.exp(rng.uniform(lo, hi))
+        if not (math.hypot(dx, dy) * face_px <= tolerance_px and abs(scale - 1) <= scale_tolerance):
+            break
+    return float(dx), float(dy), float(scale)
+
+
+class CropSampler:
+    """Draws augmented batches from a FaceSet: real crops and misplaced composites.
+
+    Reals are `face_crop`s; the env's crop of a face pasted back exactly onto its own photo
+    is the same image (both resample bilinearly), so the critic judges placement only.
+    Crop jitter (`shift` of the box centre, `zoom` of its side, `rotate` degrees of tilt) is
+    applied alike to reals and composites so framing carries no label, and ~80 faces look
+    like more. A `near_fraction` of the composites are hard negatives, displaced at most
+    `near_offset` face sizes (so mostly wrong in scale or only a little off): with offsets up
+    to 0.3 alone the critic learns "far off" but not "slightly off", and the env's random
+    starts include many of those.
+    """
+
+    def __init__(self, faces: FaceSet, rng: np.random.Generator, shift: float = 0.04,
+                 zoom: float = 0.06, swap_fraction: float = 0.5, near_fraction: float = 0.5,
+                 near_offset: float = 0.12, rotate: float = 10.0):
+        if len(faces) == 0:
+            raise ValueError("CropSampler: empty face set")
+        self.faces, self.rng = faces, rng
+        self.shift, self.zoom, self.swap_fraction = shift, zoom, swap_fraction
+        self.near_fraction, self.near_offset, self.rotate = near_fraction, near_offset, rotate
+        self.can_swap = len(set(faces.files)) > 1
+        self._geo: dict[tuple[int, int], Geometry] = {}
+
+    def geometry(self, target: int, source: int) -> Geometry:
+        key = (target, source)
+        if key not in self._geo:
+            self._geo[key] = geometry(self.faces, target, source)
+        return self._geo[key]
+
+    def _box(self, geo: Geometry) -> np.ndarray:
+        r = self.rng
+        return jitter_box(geo.box, tuple(r.uniform(-self.shift, self.shift, 2)),
+                          math.exp(r.uniform(-self.zoom, self.zoom)))
+
+    def _turn(self, crop: np.ndarray) -> np.ndarray:
+        """Rotate a crop about its centre by up to +-`rotate` degrees (head tilt)."""
+        if not self.rotate:
+            return crop
+        m = cv2.getRotationMatrix2D((CROP / 2 - 0.5, CROP / 2 - 0.5), self.rng.uniform(-self.rotate, self.rotate), 1.0)
+        return cv2.warpAffine(crop, m, (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+    def reals(self, n: int) -> np.ndarray:
+        """(n, 64, 64, 3) uint8 real crops of random faces."""
+        out = np.empty((n, CROP, CROP, 3), np.uint8)
+        for i in range(n):
+            t = int(self.rng.integers(len(self.faces)))
+            out[i] = self._turn(composite_crop(self.faces, t, t, None, self._box(self.geometry(t, t))))
+        return out
+
+    def composites(self, n: int) -> np.ndarray:
+        """(n, 64, 64, 3) uint8 misplaced composites (see `misplacement`), self and swap mixed."""
+        out = np.empty((n, CROP, CROP, 3), np.uint8)
+        for i in range(n):
+            t = int(self.rng.integers(len(self.faces)))
+            s = other_photo(self.faces, t, self.rng) if self.can_swap and self.rng.random() < self.swap_fraction else t
+            geo = self.geometry(t, s)
+            near = self.rng.random() < self.near_fraction
+            place = misplacement(self.rng, max_offset=self.near_offset if near else 0.3)
+            out[i] = self._turn(composite_crop(self.faces, t, s, placed(geo, *place), self._box(geo)))
+        return out
+
+
+def to_tensor(crops: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) RGB -> float (N, 3, H, W) in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
+    return x.div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float (N, 3, H, W) in [-1, 1] -> uint8 (N, H, W, 3)."""
+    x = ((images.detach().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, flip: float = 0.5, brightness: float = 0.1,
+            contrast: float = 0.1, saturation: float = 0.1) -> torch.Tensor:
+    """Random horizontal flips and small colour jitter of a [-1, 1] batch (N, 3, H, W)."""
+    n = len(x)
+
+    def factor(amount: float) -> torch.Tensor:
+        return 1.0 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * amount
+
+    flips = torch.rand(n, generator=generator) < flip
+    x = torch.where(flips[:, None, None, None], x.flip(3), x)
+    x = (x + 1) / 2
+    x = x * factor(brightness)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * factor(contrast) + mean
+    grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    x = (x - grey) * factor(saturation) + grey
+    return x.clamp(0, 1) * 2 - 1
