@@ -201,6 +201,7 @@ class FaceFusionEnv(gym.Env):
         self._center = np.zeros(2)
         self._face_px = 1.0
         self._realism = None
+        self._rgba = None
 
     # ---- geometry -------------------------------------------------------------------------
     def _to_obs(self, image: np.ndarray) -> np.ndarray:
@@ -283,10 +284,10 @@ class FaceFusionEnv(gym.Env):
         scale = REALISM_CROP / (x1 - x0)
         crop_m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
         m = fusion.compose(crop_m, self.current_matrix())
-        s, size = self.source_index, (REALISM_CROP, REALISM_CROP)
-        face = fusion.warp(self.faces.images[s], m, size)
-        alpha = fusion.warp(self.faces.masks[s], m, size)
-        return fusion.alpha_composite(self._target_crop, face, alpha)
+        if self._rgba is None:  # face and mask as one 4-channel image: one warp per step
+            self._rgba = np.concatenate([self.faces.images, self.faces.masks[..., None]], axis=-1)
+        warped = fusion.warp(self._rgba[self.source_index], m, (REALISM_CROP, REALISM_CROP))
+        return fusion.alpha_composite(self._target_crop, warped[..., :3], warped[..., 3])
 
     def _score_realism(self) -> float | None:
         if self.realism_fn is None:

@@ -63,9 +63,16 @@ def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.nda
 
 
 def alpha_composite(target: np.ndarray, source: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Lay `source` over `target` with a uint8 alpha (H, W); all uint8, same height/width."""
-    a = alpha.astype(np.uint16)[..., None] if target.ndim == 3 else alpha.astype(np.uint16)
-    out = (source.astype(np.uint16) * a + target.astype(np.uint16) * (255 - a) + 127) // 255
+    """Lay `source` over `target` with a uint8 alpha (H, W); all uint8, same height/width.
+    Exact integer rounding of (s * a + t * (255 - a)) / 255; in-place uint16 ops on a
+    channel-replicated alpha (numpy broadcasting over a 3-wide last axis is ~2x slower)."""
+    if target.ndim == 3:
+        alpha = cv2.merge([alpha] * target.shape[2])
+    a = alpha.astype(np.uint16)
+    out = source.astype(np.uint16) * a
+    out += target.astype(np.uint16) * (255 - a)
+    out += 127
+    out //= 255
     return out.astype(np.uint8)
 
 
