@@ -107,3 +107,17 @@ def test_conv_filters_follow_observation_size():
         assert out >= 3, (size, out)
     with pytest.raises(ValueError, match="too small"):
         conv_filters_for(16)
+
+
+def test_realism_checkpoint_in_env_config_wires_the_critic(tmp_path):
+    """agents is where envs and detectors meet: a detector checkpoint path in env_config
+    (serialisable, so it travels to remote env runners) becomes the env's realism reward."""
+    proc = subprocess.run([sys.executable, "-m", "detectors.train", "--dry-run", "--out", str(tmp_path / "det"),
+                           "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from agents.config import make_env
+
+    env = make_env("FaceFusion-v0", {"realism_checkpoint": str(tmp_path / "det"), "realism_weight": 0.5})
+    _, info = env.reset(seed=0)
+    assert 0.0 <= info["realism"] <= 1.0
+    assert env.unwrapped.realism_weight == 0.5
