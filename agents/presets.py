@@ -79,9 +79,11 @@ FACEFUSION = {
     # 10% of training episodes start in place (curriculum for the stop action); evaluation
     # always uses the plain start distribution.
     "env_config": {"aligned_start_prob": 0.1},
-    "evaluation": {"evaluation_interval": 2, "evaluation_duration": 20,
+    "evaluation": {"evaluation_interval": 2, "evaluation_duration": 40,
                    "evaluation_config": {"env_config": {"aligned_start_prob": 0.0}}},
-    "stop": {"return": None, "success": 0.95, "timesteps": 400_000, "minutes": 40.0},
+    # Stop early only when nearly perfect on 40 greedy episodes: 95% on 20 stopped a run at
+    # 21 minutes with 72% held-out success (benchmarks), so the bar is high and the budget decides.
+    "stop": {"return": None, "success": 0.98, "timesteps": 400_000, "minutes": 40.0},
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
