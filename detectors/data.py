@@ -36,13 +36,9 @@ class Geometry:
 
 def geometry(faces: FaceSet, target: int, source: int) -> Geometry:
     """The env's ground truth: identity for the same face, else keypoints source -> target."""
-    if source == target:
-        m = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    else:
-        m = fusion.estimate_similarity(faces.keypoints[source], faces.keypoints[target])
-    x0, y0, x1, y1 = faces.boxes[source]
-    corners = fusion.apply(m, np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]))
-    box = np.concatenate([corners.min(0), corners.max(0)])
+    same = source == target
+    m = fusion.ground_truth(None if same else faces.keypoints[source], None if same else faces.keypoints[target])
+    box = fusion.mapped_box(m, faces.boxes[source])
     center = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
     return Geometry(m, box, center, float(np.sqrt((box[2] - box[0]) * (box[3] - box[1]))))
 
@@ -50,11 +46,7 @@ def geometry(faces: FaceSet, target: int, source: int) -> Geometry:
 def placed(geo: Geometry, dx: float = 0.0, dy: float = 0.0, scale: float = 1.0) -> np.ndarray:
     """Source -> target matrix displaced by (dx, dy) face sizes and `scale` about the centre
     (the env's `current_matrix` with dx, dy in face sizes instead of pixels)."""
-    cx, cy = geo.center
-    m = geo.matrix * scale
-    m[0, 2] += (1.0 - scale) * cx + dx * geo.face_px
-    m[1, 2] += (1.0 - scale) * cy + dy * geo.face_px
-    return m
+    return fusion.displaced(geo.matrix, geo.center, scale, (dx * geo.face_px, dy * geo.face_px))
 
 
 def jitter_box(box: np.ndarray, shift: tuple[float, float] = (0.0, 0.0), zoom: float = 1.0) -> np.ndarray:
@@ -72,12 +64,8 @@ def composite_crop(faces: FaceSet, target: int, source: int, matrix: np.ndarray 
     target_crop = fusion.face_crop(faces.images[target], box, size, context)
     if matrix is None:
         return target_crop
-    x0, y0, x1, _ = fusion.square_box(box, context)
-    s = size / (x1 - x0)
-    m = fusion.compose(np.array([[s, 0, -x0 * s], [0, s, -y0 * s]]), matrix)
-    face = fusion.warp(faces.images[source], m, (size, size))
-    alpha = fusion.warp(faces.masks[source], m, (size, size))
-    return fusion.alpha_composite(target_crop, face, alpha)
+    rgba = np.dstack([faces.images[source], faces.masks[source]])
+    return fusion.pasted_crop(target_crop, rgba, matrix, box, context)
 
 
 def other_photo(faces: FaceSet, target: int, rng: np.random.Generator) -> int:

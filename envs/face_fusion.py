@@ -16,7 +16,8 @@ from envs.faces import FaceSet, load_faces
 UP, DOWN, LEFT, RIGHT, GROW, SHRINK, STOP = range(7)
 ACTION_NAMES = ("up", "down", "left", "right", "grow", "shrink", "stop")
 MODES = ("self", "swap")
-REALISM_CROP = 64
+REALISM_CROP = 64      # side of the crop the realism critic scores
+REALISM_CONTEXT = 1.2  # crop side / face box side
 
 RealismFn = Callable[[np.ndarray], np.ndarray]
 
@@ -209,17 +210,14 @@ class FaceFusionEnv(gym.Env):
 
     def _ground_truth(self, target: int, source: int) -> np.ndarray:
         if source == target:
-            return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-        return fusion.estimate_similarity(self.faces.keypoints[source], self.faces.keypoints[target])
+            return fusion.ground_truth(None, None)
+        return fusion.ground_truth(self.faces.keypoints[source], self.faces.keypoints[target])
 
     def current_matrix(self) -> np.ndarray:
         """Canvas transform from the source face's canvas to the target canvas, now: the
         ground truth followed by the displacement (scale about the face centre, then shift)."""
-        p, (cx, cy) = self.placement, self._center
-        m = self._gt * p.scale
-        m[0, 2] += (1.0 - p.scale) * cx + p.dx
-        m[1, 2] += (1.0 - p.scale) * cy + p.dy
-        return m
+        p = self.placement
+        return fusion.displaced(self._gt, self._center, p.scale, (p.dx, p.dy))
 
     def position_error_px(self) -> float:
         return math.hypot(self.placement.dx, self.placement.dy) * self.k
@@ -238,9 +236,7 @@ class FaceFusionEnv(gym.Env):
                 and self.scale_error() <= self.scale_tolerance)
 
     def _box(self, matrix: np.ndarray) -> np.ndarray:
-        x0, y0, x1, y1 = self.faces.boxes[self.source_index]
-        corners = fusion.apply(matrix, np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]))
-        return np.concatenate([corners.min(0), corners.max(0)])
+        return fusion.mapped_box(matrix, self.faces.boxes[self.source_index])
 
     def _current_box(self) -> np.ndarray:
         # the displacement has no rotation, so it maps the ground-truth box to the current one
@@ -280,14 +276,10 @@ class FaceFusionEnv(gym.Env):
 
     def realism_crop(self) -> np.ndarray:
         """The 64 px crop around the ground-truth face that the realism critic scores."""
-        x0, y0, x1, y1 = fusion.square_box(self._gt_box, 1.2)
-        scale = REALISM_CROP / (x1 - x0)
-        crop_m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
-        m = fusion.compose(crop_m, self.current_matrix())
         if self._rgba is None:  # face and mask as one 4-channel image: one warp per step
             self._rgba = np.concatenate([self.faces.images, self.faces.masks[..., None]], axis=-1)
-        warped = fusion.warp(self._rgba[self.source_index], m, (REALISM_CROP, REALISM_CROP))
-        return fusion.alpha_composite(self._target_crop, warped[..., :3], warped[..., 3])
+        return fusion.pasted_crop(self._target_crop, self._rgba[self.source_index], self.current_matrix(),
+                                  self._gt_box, REALISM_CONTEXT)
 
     def _score_realism(self) -> float | None:
         if self.realism_fn is None:
@@ -363,7 +355,7 @@ class FaceFusionEnv(gym.Env):
             self.placement.dx, self.placement.dy = float(dx) * self._face_px, float(dy) * self._face_px
         if "scale" in options:
             self.placement.scale = float(options["scale"])
-        self._target_crop = fusion.face_crop(self.faces.images[target], box, REALISM_CROP, 1.2)
+        self._target_crop = fusion.face_crop(self.faces.images[target], box, REALISM_CROP, REALISM_CONTEXT)
         self._realism = self._score_realism()
         return self._observation(), self._info()
 

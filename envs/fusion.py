@@ -34,6 +34,31 @@ def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return pts @ matrix[:, :2].T + matrix[:, 2]
 
 
+def displaced(matrix: np.ndarray, center, scale: float, shift) -> np.ndarray:
+    """`matrix` followed by a scale about `center` and a shift: where a face placed by
+    `matrix` goes when displaced (the env's placement; also how the critic's negatives are drawn)."""
+    cx, cy = center
+    m = matrix * scale
+    m[0, 2] += (1.0 - scale) * cx + shift[0]
+    m[1, 2] += (1.0 - scale) * cy + shift[1]
+    return m
+
+
+def mapped_box(matrix: np.ndarray, box) -> np.ndarray:
+    """Axis-aligned bounding box (x0, y0, x1, y1) of `box`'s corners under `matrix`."""
+    x0, y0, x1, y1 = box
+    corners = apply(matrix, np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]))
+    return np.concatenate([corners.min(0), corners.max(0)])
+
+
+def ground_truth(keypoints_source: np.ndarray | None, keypoints_target: np.ndarray | None) -> np.ndarray:
+    """Where a source face belongs on a target: identity for the same photo (None, None),
+    else the similarity that aligns the source keypoints to the target's."""
+    if keypoints_source is None:
+        return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    return estimate_similarity(keypoints_source, keypoints_target)
+
+
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, translation) taking `src` to `dst`
     (Umeyama 1991). Both (N, 2), N >= 2. Returns a 2x3 matrix."""
@@ -127,11 +152,26 @@ def square_box(box: np.ndarray, context: float = 1.0) -> np.ndarray:
     return np.array([cx - half, cy - half, cx + half, cy + half], dtype=np.float32)
 
 
+def crop_matrix(box: np.ndarray, size: int = 64, context: float = 1.2) -> np.ndarray:
+    """2x3 map from image pixels to the size x size crop of `context` x the face box."""
+    x0, y0, x1, _ = square_box(box, context)
+    scale = size / max(x1 - x0, 1e-6)
+    return np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]], dtype=np.float64)
+
+
 def face_crop(image: np.ndarray, box: np.ndarray, size: int = 64, context: float = 1.2) -> np.ndarray:
     """The square region the realism critic sees: `context` x the face box, resized to
     size x size (reflect-padded where it leaves the image)."""
-    x0, y0, x1, y1 = square_box(box, context)
-    scale = size / max(x1 - x0, 1e-6)
-    m = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]], dtype=np.float64)
-    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+    m = crop_matrix(box, size, context)
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REFLECT)
+
+
+def pasted_crop(target_crop: np.ndarray, source_rgba: np.ndarray, matrix: np.ndarray, box: np.ndarray,
+                context: float = 1.2) -> np.ndarray:
+    """`target_crop` (= face_crop(target, box, size, context)) with the source face pasted by
+    `matrix`; `source_rgba` is the source image with its mask as a 4th channel (one warp)."""
+    size = target_crop.shape[0]
+    m = compose(crop_matrix(box, size, context), matrix)
+    warped = warp(source_rgba, m, (size, size))
+    return alpha_composite(target_crop, warped[..., :3], warped[..., 3])
