@@ -165,11 +165,14 @@ def train(options: TrainOptions, *, resume: bool = False) -> dict[str, Any]:
             return restarts_before + int(n)
 
         env_steps, wall, restarts = steps_offset, wall_offset, restarts_before
+        eval_interval = int(config.evaluation_interval or 0)
         try:
             while stopped_because is None:
                 result = algo.train()
                 iteration += 1
                 summary = summarize(result)
+                if eval_interval and iteration % eval_interval:  # RLlib repeats the last evaluation
+                    summary.update({k: None for k in summary if k.startswith("eval_")})
                 # RLlib restores its lifetime counters from the checkpoint; guard anyway.
                 env_steps = max(summary["env_steps"], steps_offset)
                 summary["env_steps"] = env_steps
