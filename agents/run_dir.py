@@ -48,7 +48,7 @@ class RunDirError(ValueError):
 
 class RunDir:
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # RLlib's save_to_path reads a relative path as a URI
         self.checkpoints = self.path / "checkpoints"
 
     # ---- creation and resume -------------------------------------------------------------

@@ -12,10 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_cartpole_reaches_450(tmp_path):
     run_dir = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, "train.py", "--env", "CartPole-v1", "--stop-return", "450", "--stop-timesteps", "80000",
-         "--run-dir", str(run_dir), "--no-progress", "--seed", "1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+    proc = subprocess.run(  # a relative --run-dir, as users type it (checkpoints need absolute paths inside)
+        [sys.executable, str(ROOT / "train.py"), "--env", "CartPole-v1", "--stop-return", "450", "--stop-timesteps",
+         "80000", "--run-dir", "run", "--checkpoint-every", "2", "--no-progress", "--seed", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((run_dir / "result.json").read_text())
