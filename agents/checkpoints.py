@@ -24,7 +24,7 @@ class PolicyCheckpoint:
 def resolve(path: str | Path) -> PolicyCheckpoint:
     """Accepts a run dir (newest checkpoint), an algorithm checkpoint dir, or the RLModule
     dir itself; says what it expected when it finds none of these."""
-    path = Path(path)
+    path = Path(path).absolute()  # RLlib reads a relative path as a URI
     if not path.exists():
         raise CheckpointError(f"--checkpoint {path}: no such file or directory")
     run_dir = None

@@ -1,5 +1,6 @@
 """agents.evaluate end to end on a tiny FaceFusion checkpoint, and its error messages."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,8 +38,11 @@ def test_training_writes_result_and_report(tiny_run):
 
 def test_evaluate_cli_end_to_end(tiny_run, tmp_path):
     out = tmp_path / "eval"
-    proc = _run("-m", "agents.evaluate", "--checkpoint", str(tiny_run), "--faces", "default", "--split",
-                "heldout", "--episodes", "4", "--out", str(out), "--no-progress")
+    proc = subprocess.run(  # relative --checkpoint, as users type it
+        [sys.executable, "-m", "agents.evaluate", "--checkpoint", tiny_run.name, "--faces", "default", "--split",
+         "heldout", "--episodes", "4", "--out", str(out), "--no-progress"],
+        cwd=tiny_run.parent, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     for name in ("policy", "random", "oracle", "landmark"):
