@@ -36,7 +36,7 @@ def main() -> None:
         with (run / "progress.csv").open() as fh:
             rows = list(csv.DictReader(fh))
         result = json.loads((run / "result.json").read_text())
-        label = f"seed {result['seed']}"
+        label = f"{run.name} (seed {result['seed']})"
         for col, (x_key, scale, xlabel) in enumerate((("env_steps", 1.0, "env steps"),
                                                        ("wall_seconds", 1 / 60, "wall minutes"))):
             axes[0, col].plot(*_series(rows, x_key, "eval_success_rate", scale), label=label)
