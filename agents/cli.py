@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from agents.presets import PRESETS, preset_for
-from agents.run_dir import RunDir, RunDirError
+from agents.run_dir import RunDirError
 from agents.training import TrainOptions, options_from_run_dir
 
 DEFAULT_ENV = "FaceFusion-v0"

@@ -20,7 +20,6 @@ from tqdm import tqdm
 from agents.checkpoints import CheckpointError, GreedyPolicy, load_module, resolve
 from agents.run_dir import atomic_write_json, atomic_write_text
 
-METRIC_KEYS = ("success_rate", "mean_position_error_px", "mean_iou", "mean_steps", "episodes")
 
 
 def make_env(env_id: str, env_config: dict, faces: str | None, split: str, realism=None):

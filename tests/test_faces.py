@@ -18,7 +18,7 @@ from envs.faces import cache as fcache
 from envs.faces import decode, detect, geometry
 from envs.faces.__main__ import main as cli
 from envs.faces.pipeline import Settings, process
-from envs.faces.sources import Item, grace_hopper_path
+from envs.faces.sources import Item
 from envs.faces.split import heldout_mask
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
