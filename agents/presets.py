@@ -123,4 +123,14 @@ def preset_for(env_id: str, override_file: str | Path | None = None) -> dict[str
     unknown = sorted(set(override) - set(SECTIONS))
     if unknown:
         raise ValueError(f"--config {path}: unknown section(s) {unknown}; expected some of {SECTIONS}")
-    return deep_merge(preset, override)
+    return check_preset(deep_merge(preset, override), f"--config {path}")
+
+
+def check_preset(preset: dict[str, Any], where: str) -> dict[str, Any]:
+    """Catch combinations RLlib 2.60 rejects with a bare TypeError deep inside `validate()`."""
+    n_step = preset.get("training", {}).get("n_step")
+    fragment = preset.get("env_runners", {}).get("rollout_fragment_length", "auto")
+    if isinstance(n_step, (list, tuple)) and fragment != "auto":
+        raise ValueError(f"{where}: a fixed env_runners.rollout_fragment_length ({fragment}) needs an "
+                         f"integer training.n_step, not the range {list(n_step)} (RLlib 2.60 compares them)")
+    return preset

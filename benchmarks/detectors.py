@@ -7,8 +7,11 @@
    time per epoch (skipped with --checkpoint);
 2. scoring latency with torch.set_num_threads(1), as in a Ray env runner: one crop per call
    (what an env step does) and batches of 64, per crop;
-3. FaceFusion-v0 steps/s at 84 px without a realism hook, with a constant hook (the env's own
-   cost of drawing the realism crop) and with `realism_fn=Realism(...)`, realism_weight=1.0;
+3. FaceFusion-v0 steps/s at 84 px under random moves without a realism hook, with a constant
+   hook (the env's own cost of drawing the realism crop; memo off) and with
+   `realism_fn=Realism(...)`, realism_weight=1.0, with the per-episode memo of revisited
+   placements (default) and without it (the worst case: every step a new placement, as for
+   a policy that never backtracks);
 4. detectors.report on the held-out faces: AUC real vs random / oracle / generated.
 """
 from __future__ import annotations
@@ -44,13 +47,13 @@ def best_of(fn, number: int, repeat: int = 5) -> float:
     return best
 
 
-def env_step_seconds(faces, realism_fn, steps: int) -> float:
+def env_step_seconds(faces, realism_fn, steps: int, cache: bool = True) -> float:
     import gymnasium as gym
 
     import envs  # noqa: F401
 
     env = gym.make("FaceFusion-v0", faces=faces, realism_fn=realism_fn,
-                   realism_weight=1.0 if realism_fn is not None else 0.0)
+                   realism_weight=1.0 if realism_fn is not None else 0.0, realism_cache=cache)
     env.reset(seed=0)
     actions = iter(np.random.default_rng(0).integers(0, 6, size=10 * steps))  # moves only
 
@@ -102,12 +105,15 @@ def main() -> int:
     print(f"scoring: {results['scoring']}", flush=True)
 
     plain = env_step_seconds(faces, None, args.steps)
-    constant = env_step_seconds(faces, lambda c: np.full(len(c), 0.5, np.float32), args.steps)
+    constant = env_step_seconds(faces, lambda c: np.full(len(c), 0.5, np.float32), args.steps, cache=False)
     scored = env_step_seconds(faces, critic, args.steps)
+    uncached = env_step_seconds(faces, critic, args.steps, cache=False)
     results["env"] = {"obs_size": 84, "steps_per_s_plain": round(1 / plain, 1),
                       "steps_per_s_constant_hook": round(1 / constant, 1),
                       "steps_per_s_realism": round(1 / scored, 1),
+                      "steps_per_s_realism_no_memo": round(1 / uncached, 1),
                       "slowdown_realism": round(scored / plain, 2),
+                      "slowdown_realism_no_memo": round(uncached / plain, 2),
                       "slowdown_constant_hook": round(constant / plain, 2)}
     print(f"env: {results['env']}", flush=True)
 

@@ -21,44 +21,49 @@ from torch.nn.utils import parametrize
 from .models import IMAGE_SIZE, Discriminator, bake_spectral_norm, ndf_of
 
 CHECKPOINT = "discriminator.pt"
-SMALL_BATCH = 2  # up to this many crops, numpy beats torch's ~50 us per-conv call overhead
+SMALL_BATCH = 2  # up to this many crops, NumpyCritic beats torch's fixed cost per conv call
 
 
-def numpy_layers(net: Discriminator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The baked discriminator's convs as (weight (4*4*C_in, C_out), bias) matrices in
-    channels-last patch order, for `numpy_logits`."""
-    layers = []
-    for m in net.modules():
-        if isinstance(m, torch.nn.Conv2d):
+class NumpyCritic:
+    """The baked discriminator for one uint8 (64, 64, 3) crop at a time, in numpy: each 4x4
+    stride-2 conv as one im2col matrix product into buffers allocated once, the input
+    scaling folded into the first layer's weights. For a crop or two (an env step) this is
+    several times faster than torch, whose fixed cost per conv call dominates at this size;
+    for batches torch is faster. Not thread-safe (shared buffers): one per env."""
+
+    def __init__(self, net: Discriminator):
+        convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        for m in convs:
             if parametrize.is_parametrized(m) or m.kernel_size != (4, 4):
-                raise ValueError("numpy_layers needs a baked detectors Discriminator")
-            w = m.weight.detach().numpy()  # (C_out, C_in, 4, 4)
-            layers.append((np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, w.shape[0])),
-                           m.bias.detach().numpy().copy()))
-    return layers
+                raise ValueError("NumpyCritic needs a baked detectors Discriminator")
+        # (C_out, C_in, 4, 4) -> (4*4*C_in, C_out) in channels-last patch order
+        ws = [m.weight.detach().numpy().transpose(2, 3, 1, 0).reshape(-1, m.out_channels) for m in convs]
+        bs = [m.bias.detach().numpy() for m in convs]
+        # x / 127.5 - 1 folded into layer 1; its zero padding becomes the raw value 127.5
+        bs[0] = bs[0] - ws[0].sum(0)
+        ws[0] = ws[0] / 127.5
+        self.weights = [np.ascontiguousarray(w, np.float32) for w in ws]
+        self.biases = [np.ascontiguousarray(b, np.float32) for b in bs]
+        self.buffers = []
+        side, channels = IMAGE_SIZE, 3
+        for i, w in enumerate(self.weights[:-1]):
+            padded = np.full((side + 2, side + 2, channels), 127.5 if i == 0 else 0.0, np.float32)
+            half, (s0, s1, s2) = side // 2, padded.strides
+            patches = as_strided(padded, (half, half, 4, 4, channels), (2 * s0, 2 * s1, s0, s1, s2))
+            columns = np.empty((half * half, 16 * channels), np.float32)
+            self.buffers.append((padded, patches, columns, np.empty((half * half, w.shape[1]), np.float32)))
+            side, channels = half, w.shape[1]
 
-
-def numpy_logits(crops: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """The discriminator on uint8 (N, 64, 64, 3) crops in numpy: each 4x4 stride-2 conv as
-    one im2col matrix product, the final 4x4 conv as a dot product. For one or two crops
-    (an env step) this is ~2.5x faster than torch, whose fixed cost per conv call dominates
-    at this size; for batches torch is faster."""
-    x = crops.astype(np.float32)
-    x *= 1.0 / 127.5
-    x -= 1.0
-    n = len(x)
-    for w, b in layers[:-1]:
-        _, h, _, c = x.shape
-        padded = np.zeros((n, h + 2, h + 2, c), np.float32)
-        padded[:, 1:-1, 1:-1] = x
-        s = padded.strides
-        half = h // 2
-        patches = as_strided(padded, (n, half, half, 4, 4, c), (s[0], 2 * s[1], 2 * s[2], s[1], s[2], s[3]))
-        y = patches.reshape(n * half * half, -1) @ w
-        y += b
-        x = np.maximum(y, 0.2 * y).reshape(n, half, half, -1)   # leaky ReLU
-    w, b = layers[-1]
-    return (x.reshape(n, -1) @ w + b).reshape(n)
+    def logit(self, crop: np.ndarray) -> float:
+        x = crop
+        for (padded, patches, columns, y), w, b in zip(self.buffers, self.weights, self.biases):
+            padded[1:-1, 1:-1] = x
+            np.copyto(columns.reshape(patches.shape), patches)
+            np.matmul(columns, w, out=y)
+            y += b
+            half = patches.shape[0]
+            x = np.maximum(y, 0.2 * y).reshape(half, half, -1)   # leaky ReLU
+        return float(x.reshape(-1) @ self.weights[-1][:, 0] + self.biases[-1][0])
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> str:
@@ -100,7 +105,7 @@ class Realism:
             raise ValueError(f"{where}: not a detectors discriminator state_dict ({exc})") from exc
         self.net = bake_spectral_norm(net)  # eval mode, plain convs: no per-call normalisation
         self.ndf = net.ndf
-        self._layers = numpy_layers(self.net)
+        self._numpy = NumpyCritic(self.net)
 
     # Ray ships env configs to workers by pickling: send the weights, not a path.
     def __getstate__(self) -> dict:
@@ -125,7 +130,7 @@ class Realism:
         if len(crops) == 0:
             return np.zeros(0, np.float32)
         if len(crops) <= SMALL_BATCH:
-            out = numpy_logits(crops, self._layers).astype(np.float32)
+            out = np.array([self._numpy.logit(c) for c in crops], np.float32)
             return out[0] if single else out
         x = crops.astype(np.float32)
         x *= 1.0 / 127.5

@@ -91,7 +91,9 @@ class FaceFusionEnv(gym.Env):
       scale and `scale_error <= scale_tolerance`): `+stop_bonus`; outside: `-stop_penalty`;
     * with a realism hook: `+ realism_weight * (realism_after - realism_before)`, the change of
       the critic's probability-of-real of the fused face crop (as in Learning to Paint), so it
-      cannot be farmed by standing still.
+      cannot be farmed by standing still. Scores are memoised per episode by placement (moves
+      lie on a lattice, so a policy that backtracks or hovers revisits placements): the hook
+      must be deterministic, as `detectors.Realism` is; pass `realism_cache=False` otherwise.
 
     ## Starting State
 
@@ -121,7 +123,8 @@ class FaceFusionEnv(gym.Env):
     `faces` ("default", a cache dir, an image folder or a FaceSet), `split` ("train",
     "heldout" or "all"), `mode`, `obs_size`, `shift_step`, `scale_step`, `max_offset`,
     `max_scale_change`, tolerances, reward weights, `realism_fn` (callable taking uint8
-    `(N, 64, 64, 3)` crops, returning N probabilities of real), `realism_weight`, `blend`
+    `(N, 64, 64, 3)` crops, returning N probabilities of real), `realism_weight`,
+    `realism_cache` (memoise scores per episode by placement; default on), `blend`
     ("paste", "color", "seamless") for `render()`, `render_mode` ("rgb_array").
 
     ## Version History
@@ -150,6 +153,7 @@ class FaceFusionEnv(gym.Env):
         stop_penalty: float = 1.0,
         realism_fn: RealismFn | None = None,
         realism_weight: float = 0.0,
+        realism_cache: bool = True,
         aligned_start_prob: float = 0.0,
         blend: str = "paste",
         heldout_fraction: float = 0.2,
@@ -186,6 +190,8 @@ class FaceFusionEnv(gym.Env):
         self.hover_cost = float(hover_cost)
         self.stop_bonus, self.stop_penalty = float(stop_bonus), float(stop_penalty)
         self.realism_fn, self.realism_weight = realism_fn, float(realism_weight)
+        self.realism_cache = bool(realism_cache)
+        self._realism_memo: dict[tuple[float, float, float], float] = {}
         if not 0.0 <= aligned_start_prob <= 1.0:
             raise ValueError(f"aligned_start_prob must be in [0, 1], got {aligned_start_prob}")
         self.aligned_start_prob = float(aligned_start_prob)
@@ -284,7 +290,15 @@ class FaceFusionEnv(gym.Env):
     def _score_realism(self) -> float | None:
         if self.realism_fn is None:
             return None
-        return float(np.asarray(self.realism_fn(self.realism_crop()[None]))[0])
+        p = self.placement
+        # rounding absorbs float drift from undone moves (+s then -s); 1e-4 px is far below a pixel
+        key = (round(p.dx, 4), round(p.dy, 4), round(p.scale, 6))
+        score = self._realism_memo.get(key) if self.realism_cache else None
+        if score is None:
+            score = float(np.asarray(self.realism_fn(self.realism_crop()[None]))[0])
+            if self.realism_cache:
+                self._realism_memo[key] = score
+        return score
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
@@ -356,6 +370,7 @@ class FaceFusionEnv(gym.Env):
         if "scale" in options:
             self.placement.scale = float(options["scale"])
         self._target_crop = fusion.face_crop(self.faces.images[target], box, REALISM_CROP, REALISM_CONTEXT)
+        self._realism_memo.clear()
         self._realism = self._score_realism()
         return self._observation(), self._info()
 

@@ -89,16 +89,14 @@ def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.nda
 
 def alpha_composite(target: np.ndarray, source: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Lay `source` over `target` with a uint8 alpha (H, W); all uint8, same height/width.
-    Exact integer rounding of (s * a + t * (255 - a)) / 255; in-place uint16 ops on a
-    channel-replicated alpha (numpy broadcasting over a 3-wide last axis is ~2x slower)."""
+    Exact integer rounding of (s * a + t * (255 - a)) / 255 (255 is odd, so no quotient is
+    ever a tie), in OpenCV's uint16 arithmetic: ~2x faster than the same in numpy, which
+    matters because a composite runs in every env step."""
     if target.ndim == 3:
         alpha = cv2.merge([alpha] * target.shape[2])
-    a = alpha.astype(np.uint16)
-    out = source.astype(np.uint16) * a
-    out += target.astype(np.uint16) * (255 - a)
-    out += 127
-    out //= 255
-    return out.astype(np.uint8)
+    out = cv2.multiply(source, alpha, dtype=cv2.CV_16U)
+    out += cv2.multiply(target, cv2.bitwise_not(alpha), dtype=cv2.CV_16U)  # at most 255 * 255
+    return cv2.convertScaleAbs(out, alpha=1.0 / 255.0)
 
 
 def reinhard_transfer(source: np.ndarray, reference: np.ndarray, source_mask: np.ndarray,
@@ -174,4 +172,4 @@ def pasted_crop(target_crop: np.ndarray, source_rgba: np.ndarray, matrix: np.nda
     size = target_crop.shape[0]
     m = compose(crop_matrix(box, size, context), matrix)
     warped = warp(source_rgba, m, (size, size))
-    return alpha_composite(target_crop, warped[..., :3], warped[..., 3])
+    return alpha_composite(target_crop, cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB), cv2.extractChannel(warped, 3))

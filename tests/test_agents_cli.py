@@ -44,6 +44,13 @@ def test_bad_config_files(tmp_path):
     unknown.write_text(json.dumps({"trainig": {"lr": 1}}))
     with pytest.raises(ValueError, match=r"unknown section\(s\) \['trainig'\]"):
         _validate("--config", str(unknown))
+    # CartPole's preset has n_step (2, 5): RLlib itself would die with a bare TypeError
+    fragment = tmp_path / "fragment.json"
+    fragment.write_text(json.dumps({"env_runners": {"rollout_fragment_length": 16}}))
+    with pytest.raises(ValueError, match="needs an integer training.n_step"):
+        _validate("--env", "CartPole-v1", "--config", str(fragment))
+    fragment.write_text(json.dumps({"env_runners": {"rollout_fragment_length": 16}, "training": {"n_step": 3}}))
+    _validate("--env", "CartPole-v1", "--config", str(fragment))
 
 
 def test_existing_run_dir_is_not_overwritten(tmp_path):

@@ -193,3 +193,52 @@ def test_bad_arguments():
     e.reset(seed=0)
     with pytest.raises(ValueError, match="invalid action"):
         e.step(9)
+
+
+class CountingCritic:
+    """A deterministic stand-in critic (mean brightness of the crop) that counts crops scored."""
+
+    def __init__(self):
+        self.crops = 0
+
+    def __call__(self, crops):
+        self.crops += len(crops)
+        return crops.reshape(len(crops), -1).mean(1) / 255.0
+
+
+def _realism_run(cache: bool, actions):
+    critic = CountingCritic()
+    e = gym.make("FaceFusion-v0", realism_fn=critic, realism_weight=1.0, realism_cache=cache)
+    e.reset(seed=3, options={"offset": (0.1, -0.1), "scale": 1.1})
+    rewards = [e.step(a)[1] for a in actions]
+    return np.array(rewards), critic.crops, e
+
+
+def test_realism_memo_skips_revisited_placements_and_keeps_rewards():
+    # back and forth: RIGHT/LEFT and GROW/SHRINK return to placements already scored
+    actions = [RIGHT, LEFT, RIGHT, LEFT, GROW, SHRINK, GROW, UP, DOWN, UP]
+    cached, cached_calls, e = _realism_run(True, actions)
+    plain, plain_calls, _ = _realism_run(False, actions)
+    assert plain_calls == 1 + len(actions)  # reset + every step
+    # distinct placements: start, right, grow, grow+up -> 4 crops
+    assert cached_calls == 4
+    np.testing.assert_allclose(cached, plain, atol=1e-12)
+    # a new episode forgets the old one's scores: same placements, yet scored afresh
+    critic = e.unwrapped.realism_fn
+    e.reset(seed=4, options={"offset": (0.1, -0.1), "scale": 1.1})
+    e.step(RIGHT)
+    assert critic.crops == cached_calls + 2
+
+
+def test_alpha_composite_is_exact_for_every_value_triple():
+    from envs.fusion import alpha_composite
+    s, t, a = (v.astype(np.uint8).reshape(4096, 4096)
+               for v in np.meshgrid(np.arange(256), np.arange(256), np.arange(256), indexing="ij"))
+    expected = (s.astype(np.int32) * a + t.astype(np.int32) * (255 - a.astype(np.int32)) + 127) // 255
+    np.testing.assert_array_equal(alpha_composite(t, s, a), expected.astype(np.uint8))
+    # colour images with a 2-D alpha, from non-contiguous views (as the env passes them)
+    rgba = np.random.default_rng(0).integers(0, 256, (64, 64, 4), dtype=np.uint8)
+    target = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    al = rgba[..., 3:].astype(np.int32)
+    expected = (rgba[..., :3].astype(np.int32) * al + target.astype(np.int32) * (255 - al) + 127) // 255
+    np.testing.assert_array_equal(alpha_composite(target, rgba[..., :3], rgba[..., 3]), expected.astype(np.uint8))
