@@ -29,11 +29,11 @@ SB3_ZOO = dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learnin
 SB3_ZOO_TIMESTEPS = 50_000
 
 
-def run_ours(seed: int, runners: int) -> dict:
+def run_ours(seed: int, runners: int, max_steps: int, max_minutes: float) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-cartpole-")) / "run"
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     cmd = [sys.executable, "train.py", "--env", "CartPole-v1", "--stop-return", str(TARGET), "--stop-timesteps",
-           str(MAX_STEPS), "--num-env-runners", str(runners), "--seed", str(seed), "--run-dir", str(run_dir),
+           str(max_steps), "--stop-minutes", str(max_minutes), "--num-env-runners", str(runners), "--seed", str(seed), "--run-dir", str(run_dir),
            "--checkpoint-every", "0", "--no-progress"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -43,7 +43,7 @@ def run_ours(seed: int, runners: int) -> dict:
             "env_steps": result["env_steps"], "wall_seconds": result["wall_seconds"]}
 
 
-def run_sb3(seed: int) -> dict:
+def run_sb3(seed: int, max_steps: int) -> dict:
     import gymnasium as gym
     import numpy as np
     import torch
@@ -79,9 +79,15 @@ def run_sb3(seed: int) -> dict:
     t0 = time.time()
     model = DQN("MlpPolicy", gym.make("CartPole-v1"), seed=seed, verbose=0, **SB3_ZOO)
     callback = EvalStop()
-    model.learn(total_timesteps=MAX_STEPS, callback=callback)
+    model.learn(total_timesteps=max_steps, callback=callback)
     return {"impl": "sb3 (zoo)", "seed": seed, "reached": callback.reached_at is not None,
             "env_steps": callback.reached_at or model.num_timesteps, "wall_seconds": round(time.time() - t0, 2)}
+
+
+def partial(out: str, rows: list) -> None:
+    """Rows so far, so an interrupted run still leaves its data."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps({"rows": rows, "complete": False}, indent=2))
 
 
 def main() -> None:
@@ -89,14 +95,18 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--runners", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", default="benchmarks/results/cartpole.json")
+    p.add_argument("--max-steps", type=int, default=MAX_STEPS, help="give up on a run after this many env steps")
+    p.add_argument("--max-minutes", type=float, default=30.0, help="give up on one of our runs after this long")
     args = p.parse_args()
     rows = []
     for seed in args.seeds:  # interleaved, so machine load affects every contender alike
-        rows.append(run_sb3(seed))
+        rows.append(run_sb3(seed, args.max_steps))
         print(rows[-1], flush=True)
+        partial(args.out, rows)
         for runners in args.runners:
-            rows.append(run_ours(seed, runners))
+            rows.append(run_ours(seed, runners, args.max_steps, args.max_minutes))
             print(rows[-1], flush=True)
+            partial(args.out, rows)
     summary = {}
     for impl in dict.fromkeys(r["impl"] for r in rows):
         rs = [r for r in rows if r["impl"] == impl]

@@ -23,9 +23,9 @@ def similarity(scale: float, center: tuple[float, float], shift: tuple[float, fl
 
 def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     """2x3 affine `outer @ inner` (apply `inner` first)."""
-    a = np.vstack([outer, [0.0, 0.0, 1.0]])
-    b = np.vstack([inner, [0.0, 0.0, 1.0]])
-    return (a @ b)[:2]
+    out = outer[:, :2] @ inner
+    out[:, 2] += outer[:, 2]
+    return out
 
 
 def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -44,9 +44,9 @@ def test_bad_config_files(tmp_path):
     unknown.write_text(json.dumps({"trainig": {"lr": 1}}))
     with pytest.raises(ValueError, match=r"unknown section\(s\) \['trainig'\]"):
         _validate("--config", str(unknown))
-    # CartPole's preset has n_step (2, 5): RLlib itself would die with a bare TypeError
+    # an n_step range with a fixed fragment: RLlib itself would die with a bare TypeError
     fragment = tmp_path / "fragment.json"
-    fragment.write_text(json.dumps({"env_runners": {"rollout_fragment_length": 16}}))
+    fragment.write_text(json.dumps({"env_runners": {"rollout_fragment_length": 16}, "training": {"n_step": [2, 5]}}))
     with pytest.raises(ValueError, match="needs an integer training.n_step"):
         _validate("--env", "CartPole-v1", "--config", str(fragment))
     fragment.write_text(json.dumps({"env_runners": {"rollout_fragment_length": 16}, "training": {"n_step": 3}}))
