@@ -96,7 +96,7 @@ def test_build_config_cartpole():
     config = build_config("CartPole-v1", preset_for("CartPole-v1"), num_env_runners=2, seed=3)
     assert config.num_env_runners == 2
     assert config.double_q and config.dueling
-    assert config.n_step == (2, 5)
+    assert config.n_step == 3 and config.rollout_fragment_length == 16
     assert config.seed == 3
     assert config.evaluation_config["explore"] is False
     assert config.restart_failed_env_runners is True
