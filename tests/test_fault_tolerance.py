@@ -109,17 +109,23 @@ def test_env_runner_killed_training_continues(tmp_path):
     cluster.wait_for_nodes()
     run_dir = tmp_path / "run"
     try:
+        # steps enough after the kill for the restarted runner to be probed back before the end
         proc = _train("--env", "CartPole-v1", "--address", cluster.address, "--num-env-runners", "2",
-                      "--stop-timesteps", "6000", "--checkpoint-every", "0", "--run-dir", str(run_dir))
+                      "--stop-timesteps", "9000", "--checkpoint-every", "0", "--run-dir", str(run_dir))
 
         def runner_processes():
+            # only this cluster's runners (children of its raylets): other Ray work on the
+            # machine must not be the one killed
+            raylets = [info.process.pid for node in (cluster.head_node, *cluster.worker_nodes)
+                       for info in node.all_processes.get("raylet", [])]
             found = []
-            for p in psutil.process_iter(["cmdline"]):
-                try:
-                    if any("SingleAgentEnvRunner" in part for part in (p.info["cmdline"] or [])):
-                        found.append(p)
-                except psutil.Error:
-                    pass
+            for pid in raylets:
+                for p in psutil.Process(pid).children(recursive=True):
+                    try:
+                        if any("SingleAgentEnvRunner" in part for part in p.cmdline()):
+                            found.append(p)
+                    except psutil.Error:
+                        pass
             return found
 
         _wait_for(lambda: len(_progress_rows(run_dir)) >= 1 and len(runner_processes()) >= 2, 300, proc,
@@ -130,6 +136,6 @@ def test_env_runner_killed_training_continues(tmp_path):
     finally:
         cluster.shutdown()
     result = json.loads((run_dir / "result.json").read_text())
-    assert result["env_steps"] >= 6000
-    assert result["env_runner_restarts"] >= 1
+    assert result["env_steps"] >= 9000
+    assert result["env_runner_restarts"] >= 1, (result, out[-3000:])
     assert result["cluster"]["nodes"] == 2
