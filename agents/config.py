@@ -79,6 +79,12 @@ def build_config(
     training = dict(preset.get("training", {}))
     if isinstance(training.get("n_step"), list):  # JSON has no tuples; RLlib wants (min, max)
         training["n_step"] = tuple(training["n_step"])
+    if training.get("training_intensity") and num_env_runners > 0:
+        # RLlib 2.60's calculate_rr_weights counts the local env runner as a sampler too
+        # (num_env_runners + 1), but on the new API stack it samples only when there are no
+        # remote runners: without this, 1 runner would replay 2x and 2 runners 1.5x the preset's
+        # ratio (more updates per env step, so slower per step, not a like-for-like comparison).
+        training["training_intensity"] *= num_env_runners / (num_env_runners + 1)
     evaluation = dict(preset.get("evaluation", {}))
     eval_overrides = evaluation.pop("evaluation_config", {})
     if "env_config" in eval_overrides:  # merged over the training env_config, not replacing it

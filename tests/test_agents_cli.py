@@ -103,6 +103,20 @@ def test_build_config_cartpole():
     assert config.enable_rl_module_and_learner and config.enable_env_runner_and_connector_v2
 
 
+@pytest.mark.parametrize("runners", [0, 1, 2])
+def test_replay_ratio_is_the_presets_whatever_the_runner_count(runners):
+    from ray.rllib.algorithms.dqn.dqn import calculate_rr_weights
+
+    from agents.config import build_config
+
+    preset = preset_for("CartPole-v1")
+    config = build_config("CartPole-v1", preset, num_env_runners=runners)
+    sample_weight, train_weight = calculate_rr_weights(config)
+    sampled = config.get_rollout_fragment_length() * max(runners, 1) * sample_weight
+    replayed = config.train_batch_size_per_learner * train_weight
+    assert replayed / sampled == pytest.approx(preset["training"]["training_intensity"])
+
+
 def test_conv_filters_follow_observation_size():
     from agents.config import conv_filters_for
 
