@@ -44,7 +44,8 @@ def run_policy(env, policy, seeds: list[int], realism=None, record: int = 0) -> 
         finals.append(out["info"])
         steps.append(out["steps"])
         if realism is not None:
-            realism_scores.append(float(realism(env.unwrapped.realism_crop()[None])[0]))
+            crop = env.unwrapped.realism_crop(realism.image_size)
+            realism_scores.append(float(realism(crop[None])[0]))
         if out["frames"] is not None:
             recordings.append(out["frames"])
     metrics = {

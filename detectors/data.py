@@ -5,7 +5,7 @@ Geometry follows `envs.face_fusion.FaceFusionEnv` (which this package must not i
 it pulls in gymnasium): a source face is placed on a target by its ground-truth transform
 (identity for the same photo, the keypoint similarity for another photo) followed by a
 displacement (scale `scale` about the face centre, then shift `dx, dy` in face sizes); the
-critic sees `face_crop(target, box, 64, 1.2)` around the ground-truth face box with the
+critic sees `face_crop(target, box, size, 1.2)` (size = the critic's image size) around the ground-truth face box with the
 source face pasted at that placement. `tests/test_detectors.py` checks the crops match the
 env's `realism_crop()` pixel for pixel.
 """
@@ -21,7 +21,7 @@ import torch
 from envs import fusion
 from envs.faces import FaceSet
 
-CROP = 64       # crop side the critic sees (the env's REALISM_CROP)
+CROP = 32       # default crop side (the critic's image_size, which the env's realism crop follows)
 CONTEXT = 1.2   # crop side / face box side (the env's realism crop)
 
 
@@ -114,15 +114,15 @@ class CropSampler:
     like more. A `near_fraction` of the composites are hard negatives, displaced at most
     `near_offset` face sizes (so mostly wrong in scale or only a little off): with offsets up
     to 0.3 alone the critic learns "far off" but not "slightly off", and the env's random
-    starts include many of those.
+    starts include many of those. Crops are `size` px square.
     """
 
-    def __init__(self, faces: FaceSet, rng: np.random.Generator, shift: float = 0.04,
+    def __init__(self, faces: FaceSet, rng: np.random.Generator, size: int = CROP, shift: float = 0.04,
                  zoom: float = 0.06, swap_fraction: float = 0.5, near_fraction: float = 0.5,
                  near_offset: float = 0.12, rotate: float = 10.0):
         if len(faces) == 0:
             raise ValueError("CropSampler: empty face set")
-        self.faces, self.rng = faces, rng
+        self.faces, self.rng, self.size = faces, rng, size
         self.shift, self.zoom, self.swap_fraction = shift, zoom, swap_fraction
         self.near_fraction, self.near_offset, self.rotate = near_fraction, near_offset, rotate
         self.can_swap = len(set(faces.files)) > 1
@@ -143,27 +143,29 @@ class CropSampler:
         """Rotate a crop about its centre by up to +-`rotate` degrees (head tilt)."""
         if not self.rotate:
             return crop
-        m = cv2.getRotationMatrix2D((CROP / 2 - 0.5, CROP / 2 - 0.5), self.rng.uniform(-self.rotate, self.rotate), 1.0)
-        return cv2.warpAffine(crop, m, (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        c = self.size / 2 - 0.5
+        m = cv2.getRotationMatrix2D((c, c), self.rng.uniform(-self.rotate, self.rotate), 1.0)
+        return cv2.warpAffine(crop, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT_101)
 
     def reals(self, n: int) -> np.ndarray:
-        """(n, 64, 64, 3) uint8 real crops of random faces."""
-        out = np.empty((n, CROP, CROP, 3), np.uint8)
+        """(n, size, size, 3) uint8 real crops of random faces."""
+        out = np.empty((n, self.size, self.size, 3), np.uint8)
         for i in range(n):
             t = int(self.rng.integers(len(self.faces)))
-            out[i] = self._turn(composite_crop(self.faces, t, t, None, self._box(self.geometry(t, t))))
+            out[i] = self._turn(composite_crop(self.faces, t, t, None, self._box(self.geometry(t, t)), self.size))
         return out
 
     def composites(self, n: int) -> np.ndarray:
-        """(n, 64, 64, 3) uint8 misplaced composites (see `misplacement`), self and swap mixed."""
-        out = np.empty((n, CROP, CROP, 3), np.uint8)
+        """(n, size, size, 3) uint8 misplaced composites (see `misplacement`), self and swap mixed."""
+        out = np.empty((n, self.size, self.size, 3), np.uint8)
         for i in range(n):
             t = int(self.rng.integers(len(self.faces)))
             s = other_photo(self.faces, t, self.rng) if self.can_swap and self.rng.random() < self.swap_fraction else t
             geo = self.geometry(t, s)
             near = self.rng.random() < self.near_fraction
             place = misplacement(self.rng, max_offset=self.near_offset if near else 0.3)
-            out[i] = self._turn(composite_crop(self.faces, t, s, placed(geo, *place), self._box(geo)))
+            out[i] = self._turn(composite_crop(self.faces, t, s, placed(geo, *place), self._box(geo), self.size))
         return out
 
 

@@ -2,7 +2,8 @@
 
     from detectors import Realism
     realism = Realism.from_checkpoint("runs/detectors")     # dir or discriminator.pt
-    p = realism(crops)        # uint8 (N, 64, 64, 3) RGB -> float32 (N,) probability of real
+    p = realism(crops)        # uint8 (N, S, S, 3) RGB -> float32 (N,) probability of real
+    realism.image_size        # S: the env draws its realism crop at this size
     env = gym.make("FaceFusion-v0", realism_fn=realism, realism_weight=1.0)
 
 It pickles by value (the state_dict travels with it), so Ray can ship an env config holding
@@ -18,18 +19,19 @@ import torch
 from numpy.lib.stride_tricks import as_strided
 from torch.nn.utils import parametrize
 
-from .models import IMAGE_SIZE, Discriminator, bake_spectral_norm, ndf_of
+from .models import Discriminator, bake_spectral_norm, image_size_of, ndf_of
 
 CHECKPOINT = "discriminator.pt"
 SMALL_BATCH = 2  # up to this many crops, NumpyCritic beats torch's fixed cost per conv call
 
 
 class NumpyCritic:
-    """The baked discriminator for one uint8 (64, 64, 3) crop at a time, in numpy: each 4x4
-    stride-2 conv as one im2col matrix product into buffers allocated once, the input
-    scaling folded into the first layer's weights. For a crop or two (an env step) this is
-    several times faster than torch, whose fixed cost per conv call dominates at this size;
-    for batches torch is faster. Not thread-safe (shared buffers): one per env."""
+    """The baked discriminator for one uint8 (S, S, 3) crop at a time, in numpy: each 4x4
+    stride-2 conv as one im2col matrix product (bias as a column of ones) into buffers
+    allocated once, the leaky ReLU written straight into the next layer's padded input, the
+    input scaling folded into the first layer's weights. For a crop or two (an env step) this
+    is several times faster than torch, whose fixed cost per conv call dominates at this
+    size; for batches torch is faster. Not thread-safe (shared buffers): one per env."""
 
     def __init__(self, net: Discriminator):
         convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -42,28 +44,31 @@ class NumpyCritic:
         # x / 127.5 - 1 folded into layer 1; its zero padding becomes the raw value 127.5
         bs[0] = bs[0] - ws[0].sum(0)
         ws[0] = ws[0] / 127.5
-        self.weights = [np.ascontiguousarray(w, np.float32) for w in ws]
-        self.biases = [np.ascontiguousarray(b, np.float32) for b in bs]
-        self.buffers = []
-        side, channels = IMAGE_SIZE, 3
-        for i, w in enumerate(self.weights[:-1]):
+        self.layers = []
+        side, channels = net.image_size, 3
+        for i, (w, b) in enumerate(zip(ws[:-1], bs[:-1])):
             padded = np.full((side + 2, side + 2, channels), 127.5 if i == 0 else 0.0, np.float32)
             half, (s0, s1, s2) = side // 2, padded.strides
             patches = as_strided(padded, (half, half, 4, 4, channels), (2 * s0, 2 * s1, s0, s1, s2))
-            columns = np.empty((half * half, 16 * channels), np.float32)
-            self.buffers.append((padded, patches, columns, np.empty((half * half, w.shape[1]), np.float32)))
+            columns = np.ones((half * half, 16 * channels + 1), np.float32)   # last column: bias
+            weights = np.ascontiguousarray(np.vstack([w, b[None]]), np.float32)
+            y = np.empty((half * half, w.shape[1]), np.float32)
+            self.layers.append((padded, patches, columns, columns[:, :-1].reshape(patches.shape), weights,
+                                y, np.empty_like(y)))
             side, channels = half, w.shape[1]
+        self.features = np.empty((side, side, channels), np.float32)     # 4 x 4 into the last conv
+        self.last_w = np.ascontiguousarray(ws[-1][:, 0], np.float32)
+        self.last_b = float(bs[-1][0])
+        self.inputs = [layer[0][1:-1, 1:-1] for layer in self.layers[1:]] + [self.features]
 
     def logit(self, crop: np.ndarray) -> float:
-        x = crop
-        for (padded, patches, columns, y), w, b in zip(self.buffers, self.weights, self.biases):
-            padded[1:-1, 1:-1] = x
-            np.copyto(columns.reshape(patches.shape), patches)
+        self.layers[0][0][1:-1, 1:-1] = crop
+        for (_, patches, columns, patch_view, w, y, scaled), out in zip(self.layers, self.inputs):
+            np.copyto(patch_view, patches)
             np.matmul(columns, w, out=y)
-            y += b
-            half = patches.shape[0]
-            x = np.maximum(y, 0.2 * y).reshape(half, half, -1)   # leaky ReLU
-        return float(x.reshape(-1) @ self.weights[-1][:, 0] + self.biases[-1][0])
+            np.multiply(y, 0.2, out=scaled)
+            np.maximum(y.reshape(out.shape), scaled.reshape(out.shape), out=out)   # leaky ReLU
+        return float(self.features.reshape(-1) @ self.last_w + self.last_b)
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> str:
@@ -99,12 +104,12 @@ class Realism:
     def _build(self) -> None:
         where = self.source or "state_dict"
         try:
-            net = Discriminator(ndf_of(self._state))
+            net = Discriminator(ndf_of(self._state), image_size_of(self._state))
             net.load_state_dict(self._state)
         except (KeyError, RuntimeError) as exc:
             raise ValueError(f"{where}: not a detectors discriminator state_dict ({exc})") from exc
         self.net = bake_spectral_norm(net)  # eval mode, plain convs: no per-call normalisation
-        self.ndf = net.ndf
+        self.ndf, self.image_size = net.ndf, net.image_size
         self._numpy = NumpyCritic(self.net)
 
     # Ray ships env configs to workers by pickling: send the weights, not a path.
@@ -116,7 +121,7 @@ class Realism:
         self._build()
 
     def __repr__(self) -> str:
-        return f"Realism(ndf={self.ndf}, source={self.source!r})"
+        return f"Realism(ndf={self.ndf}, image_size={self.image_size}, source={self.source!r})"
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         """Raw discriminator logits, float32 (N,) (or () for one crop)."""
@@ -124,9 +129,10 @@ class Realism:
         single = crops.ndim == 3
         if single:
             crops = crops[None]
-        if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
-            raise ValueError(f"Realism expects uint8 RGB crops of shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3) "
-                             f"or ({IMAGE_SIZE}, {IMAGE_SIZE}, 3); got {given.shape} {given.dtype}")
+        size = self.image_size
+        if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
+            raise ValueError(f"Realism expects uint8 RGB crops of shape (N, {size}, {size}, 3) "
+                             f"or ({size}, {size}, 3); got {given.shape} {given.dtype}")
         if len(crops) == 0:
             return np.zeros(0, np.float32)
         if len(crops) <= SMALL_BATCH:
@@ -141,6 +147,7 @@ class Realism:
         return out[0] if single else out
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
-        """Probability of real, float32 (N,) for (N, 64, 64, 3) crops, () for one (64, 64, 3)."""
+        """Probability of real, float32 (N,) for (N, S, S, 3) crops, () for one (S, S, 3);
+        S = `image_size`, the crop side the critic was trained on."""
         z = self.logits(crops)
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)

@@ -3,7 +3,7 @@
     python -m detectors.report --checkpoint DIR [--faces default|CACHE_DIR|FOLDER]
                                [--split heldout] [--out DIR] [--n 200] [--seed 0]
 
-Groups, all as the env's realism crop (64 px, 1.2 x the ground-truth face box):
+Groups, all as the env's realism crop (the critic's image size, 1.2 x the ground-truth face box):
 
 * real: each face's crop, and its mirror image;
 * random: the face pasted onto its own photo at a random initial placement as FaceFusion-v0
@@ -30,40 +30,41 @@ from sklearn.metrics import roc_auc_score
 from envs.faces import FaceSet, load_faces
 
 from . import data, files
-from .models import Generator, ngf_nz_of
+from .models import Generator, image_size_of, ngf_nz_of
 from .realism import Realism, resolve_checkpoint
 
 GROUPS = ("real", "random", "random_swap", "oracle", "generated")
 OFFSETS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25)
 
 
-def real_crops(faces: FaceSet) -> np.ndarray:
+def real_crops(faces: FaceSet, size: int) -> np.ndarray:
     """Every face's realism crop and its mirror image."""
-    crops = np.stack([data.composite_crop(faces, i, i, None, data.geometry(faces, i, i).box)
+    crops = np.stack([data.composite_crop(faces, i, i, None, data.geometry(faces, i, i).box, size)
                       for i in range(len(faces))])
     return np.concatenate([crops, crops[:, :, ::-1]])
 
 
-def placed_crops(faces: FaceSet, n: int, rng: np.random.Generator, swap: bool, random_place: bool) -> np.ndarray:
+def placed_crops(faces: FaceSet, n: int, rng: np.random.Generator, swap: bool, random_place: bool,
+                 size: int) -> np.ndarray:
     """n composites: self or swap, at an env-drawn random placement or the ground truth."""
-    out = np.empty((n, data.CROP, data.CROP, 3), np.uint8)
+    out = np.empty((n, size, size, 3), np.uint8)
     for k in range(n):
         t = int(rng.integers(len(faces)))
         s = data.other_photo(faces, t, rng) if swap else t
         geo = data.geometry(faces, t, s)
         place = data.env_placement(rng, geo.face_px) if random_place else (0.0, 0.0, 1.0)
-        out[k] = data.composite_crop(faces, t, s, data.placed(geo, *place), geo.box)
+        out[k] = data.composite_crop(faces, t, s, data.placed(geo, *place), geo.box, size)
     return out
 
 
-def offset_crops(faces: FaceSet, offset: float, rng: np.random.Generator) -> np.ndarray:
+def offset_crops(faces: FaceSet, offset: float, rng: np.random.Generator, size: int) -> np.ndarray:
     """Each face pasted onto its own photo `offset` face sizes away in a random direction."""
     out = []
     for t in range(len(faces)):
         geo = data.geometry(faces, t, t)
         a = rng.uniform(0, 2 * np.pi)
         out.append(data.composite_crop(faces, t, t, data.placed(geo, offset * np.cos(a), offset * np.sin(a)),
-                                       geo.box))
+                                       geo.box, size))
     return np.stack(out)
 
 
@@ -73,7 +74,7 @@ def generated_crops(checkpoint_dir: str, n: int, seed: int) -> np.ndarray | None
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
     ngf, nz = ngf_nz_of(state)
-    net = Generator(nz, ngf)
+    net = Generator(nz, ngf, image_size_of(state))
     net.load_state_dict(state)
     with torch.no_grad():  # batch statistics, as the discriminator saw samples in training
         return data.to_uint8(net(torch.randn(n, nz, generator=torch.Generator().manual_seed(seed))))
@@ -88,10 +89,11 @@ def evaluate(checkpoint: str, faces: str | FaceSet = "default", split: str = "he
     if len(set(face_set.files)) < 2:
         raise ValueError(f"the {split!r} split has {len(face_set)} faces; the report needs faces of two photos or more")
     rng = np.random.default_rng(seed)
-    crops = {"real": real_crops(face_set),
-             "random": placed_crops(face_set, n, rng, swap=False, random_place=True),
-             "random_swap": placed_crops(face_set, n, rng, swap=True, random_place=True),
-             "oracle": placed_crops(face_set, n, rng, swap=True, random_place=False),
+    size = critic.image_size
+    crops = {"real": real_crops(face_set, size),
+             "random": placed_crops(face_set, n, rng, swap=False, random_place=True, size=size),
+             "random_swap": placed_crops(face_set, n, rng, swap=True, random_place=True, size=size),
+             "oracle": placed_crops(face_set, n, rng, swap=True, random_place=False, size=size),
              "generated": generated_crops(os.path.dirname(file), n, seed)}
     scores = {k: critic(v) for k, v in crops.items() if v is not None}
     real = scores["real"]
@@ -102,8 +104,9 @@ def evaluate(checkpoint: str, faces: str | FaceSet = "default", split: str = "he
         y = np.r_[np.ones(len(real)), np.zeros(len(scores[group]))]
         return float(roc_auc_score(y, np.r_[real, scores[group]]))
 
-    by_offset = {f"{o:g}": float(critic(offset_crops(face_set, o, rng)).mean()) for o in OFFSETS}
+    by_offset = {f"{o:g}": float(critic(offset_crops(face_set, o, rng, size)).mean()) for o in OFFSETS}
     report = {"checkpoint": os.path.abspath(file), "split": split, "faces": len(face_set), "seed": seed,
+              "image_size": size, "ndf": critic.ndf,
               "auc_random": auc("random"), "auc_random_swap": auc("random_swap"),
               "auc_oracle": auc("oracle"), "auc_generated": auc("generated"),
               "counts": {k: int(len(v)) for k, v in scores.items()},

@@ -16,7 +16,7 @@ from envs.faces import FaceSet, load_faces
 UP, DOWN, LEFT, RIGHT, GROW, SHRINK, STOP = range(7)
 ACTION_NAMES = ("up", "down", "left", "right", "grow", "shrink", "stop")
 MODES = ("self", "swap")
-REALISM_CROP = 64      # side of the crop the realism critic scores
+REALISM_CROP = 32      # side of the crop the realism critic scores, unless it names its own
 REALISM_CONTEXT = 1.2  # crop side / face box side
 
 RealismFn = Callable[[np.ndarray], np.ndarray]
@@ -123,7 +123,8 @@ class FaceFusionEnv(gym.Env):
     `faces` ("default", a cache dir, an image folder or a FaceSet), `split` ("train",
     "heldout" or "all"), `mode`, `obs_size`, `shift_step`, `scale_step`, `max_offset`,
     `max_scale_change`, tolerances, reward weights, `realism_fn` (callable taking uint8
-    `(N, 64, 64, 3)` crops, returning N probabilities of real), `realism_weight`,
+    `(N, S, S, 3)` crops, returning N probabilities of real; S is the callable's
+    `image_size` attribute if it has one, as `detectors.Realism` does, else 32), `realism_weight`,
     `realism_cache` (memoise scores per episode by placement; default on), `blend`
     ("paste", "color", "seamless") for `render()`, `render_mode` ("rgb_array").
 
@@ -191,6 +192,7 @@ class FaceFusionEnv(gym.Env):
         self.stop_bonus, self.stop_penalty = float(stop_bonus), float(stop_penalty)
         self.realism_fn, self.realism_weight = realism_fn, float(realism_weight)
         self.realism_cache = bool(realism_cache)
+        self.realism_size = int(getattr(realism_fn, "image_size", REALISM_CROP))
         self._realism_memo: dict[tuple[float, float, float], float] = {}
         if not 0.0 <= aligned_start_prob <= 1.0:
             raise ValueError(f"aligned_start_prob must be in [0, 1], got {aligned_start_prob}")
@@ -280,12 +282,21 @@ class FaceFusionEnv(gym.Env):
         return fusion.fuse(self.faces.images[t], self.faces.images[s], self.faces.masks[s],
                            self.current_matrix(), blend or self.blend, target_mask=self.faces.masks[t])
 
-    def realism_crop(self) -> np.ndarray:
-        """The 64 px crop around the ground-truth face that the realism critic scores."""
+    def realism_crop(self, size: int | None = None) -> np.ndarray:
+        """The crop around the ground-truth face that the realism critic scores, `size` px
+        (default `realism_size`, the hook's own; another size is for scoring with a
+        different critic, as `agents.evaluate --detector` does)."""
         if self._rgba is None:  # face and mask as one 4-channel image: one warp per step
             self._rgba = np.concatenate([self.faces.images, self.faces.masks[..., None]], axis=-1)
-        return fusion.pasted_crop(self._target_crop, self._rgba[self.source_index], self.current_matrix(),
-                                  self._gt_box, REALISM_CONTEXT)
+        rgba = self._rgba[self.source_index]
+        if size is not None and size != self.realism_size:
+            target = fusion.face_crop(self.faces.images[self.target_index], self._gt_box, size, REALISM_CONTEXT)
+            return fusion.pasted_crop(target, rgba, self.current_matrix(), self._gt_box, REALISM_CONTEXT)
+        # crop frame C is a uniform scale k and a shift, so C . displaced(G, c, s, d) ==
+        # displaced(C . G, C(c), s, k d): the per-episode C . G is only displaced here
+        p, k = self.placement, self._crop_scale
+        crop_space = fusion.displaced(self._crop_gt, self._crop_center, p.scale, (k * p.dx, k * p.dy))
+        return fusion.paste(self._target_crop, rgba, crop_space)
 
     def _score_realism(self) -> float | None:
         if self.realism_fn is None:
@@ -369,7 +380,11 @@ class FaceFusionEnv(gym.Env):
             self.placement.dx, self.placement.dy = float(dx) * self._face_px, float(dy) * self._face_px
         if "scale" in options:
             self.placement.scale = float(options["scale"])
-        self._target_crop = fusion.face_crop(self.faces.images[target], box, REALISM_CROP, REALISM_CONTEXT)
+        self._target_crop = fusion.face_crop(self.faces.images[target], box, self.realism_size, REALISM_CONTEXT)
+        crop = fusion.crop_matrix(box, self.realism_size, REALISM_CONTEXT)
+        self._crop_gt = fusion.compose(crop, self._gt)
+        self._crop_center = tuple(float(v) for v in fusion.apply(crop, self._center[None])[0])
+        self._crop_scale = float(crop[0, 0])
         self._realism_memo.clear()
         self._realism = self._score_realism()
         return self._observation(), self._info()

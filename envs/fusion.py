@@ -169,7 +169,12 @@ def pasted_crop(target_crop: np.ndarray, source_rgba: np.ndarray, matrix: np.nda
                 context: float = 1.2) -> np.ndarray:
     """`target_crop` (= face_crop(target, box, size, context)) with the source face pasted by
     `matrix`; `source_rgba` is the source image with its mask as a 4th channel (one warp)."""
+    return paste(target_crop, source_rgba, compose(crop_matrix(box, target_crop.shape[0], context), matrix))
+
+
+def paste(target_crop: np.ndarray, source_rgba: np.ndarray, crop_space: np.ndarray) -> np.ndarray:
+    """`pasted_crop` given the source -> crop pixel matrix itself (the env keeps the
+    ground truth in crop space per episode, so a step only displaces it)."""
     size = target_crop.shape[0]
-    m = compose(crop_matrix(box, size, context), matrix)
-    warped = warp(source_rgba, m, (size, size))
+    warped = warp(source_rgba, crop_space, (size, size))
     return alpha_composite(target_crop, cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB), cv2.extractChannel(warped, 3))

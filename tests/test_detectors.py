@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from detectors import data
-from detectors.models import NZ, Discriminator, Generator, bake_spectral_norm, weights_init
-from detectors.realism import Realism
+from detectors.models import (IMAGE_SIZE, NZ, Discriminator, Generator, bake_spectral_norm, image_size_of,
+                              ngf_nz_of, weights_init)
+from detectors.realism import NumpyCritic, Realism
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,26 +53,54 @@ def trained_dir(tmp_path_factory):
     return out
 
 
-def _crops(n, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+def _crops(n, seed=0, size=IMAGE_SIZE):
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
 
 # ---- models ---------------------------------------------------------------------------------
 
-def test_model_shapes():
-    g, d = Generator(), Discriminator()
+@pytest.mark.parametrize("size", [32, 64])
+def test_model_shapes(size):
+    g, d = Generator(image_size=size), Discriminator(image_size=size)
     z = torch.randn(5, NZ)
     images = g(z)
-    assert images.shape == (5, 3, 64, 64)
+    assert images.shape == (5, 3, size, size)
     assert images.min() >= -1 and images.max() <= 1
-    assert g(z[:, :, None, None]).shape == (5, 3, 64, 64)
+    assert g(z[:, :, None, None]).shape == (5, 3, size, size)
     assert d(images).shape == (5,)
-    assert Discriminator(ndf=16)(images).shape == (5,)
+    assert Discriminator(ndf=16, image_size=size)(images).shape == (5,)
+    # checkpoints say what they were built for
+    assert image_size_of(g.state_dict()) == image_size_of(d.state_dict()) == size
+    assert ngf_nz_of(Generator(nz=20, ngf=12, image_size=size).state_dict()) == (12, 20)
+    assert Realism(d.state_dict()).image_size == size
+
+
+def test_bad_image_size():
+    with pytest.raises(ValueError, match="48"):
+        Discriminator(image_size=48)
+    with pytest.raises(ValueError, match="48"):
+        Generator(image_size=48)
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_numpy_critic_matches_torch(size):
+    """The env-step scorer computes the baked network's logit, at either size."""
+    torch.manual_seed(size)
+    net = Discriminator(ndf=4, image_size=size)
+    for p in net.parameters():
+        p.data.normal_(0.0, 0.05)
+    net = bake_spectral_norm(net)
+    critic, crops = NumpyCritic(net), _crops(4, seed=size, size=size)
+    with torch.no_grad():
+        ref = net(data.to_tensor(crops)).numpy()
+    got = np.array([critic.logit(c) for c in crops])
+    assert np.ptp(ref) > 0.01  # distinct inputs give distinct logits, so the comparison means something
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
 
 
 def test_init_statistics():
     torch.manual_seed(0)
-    g, d = Generator(ngf=32), Discriminator(ndf=16)
+    g, d = Generator(ngf=32, image_size=64), Discriminator(ndf=16, image_size=64)
     g.apply(weights_init)
     d.apply(weights_init)
     convs = [m.weight for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
@@ -89,7 +118,7 @@ def test_init_statistics():
 def test_discriminator_is_spectrally_normalised():
     """The stabiliser: every conv's (reshaped) weight has largest singular value ~1."""
     torch.manual_seed(0)
-    d = Discriminator()
+    d = Discriminator(image_size=64)
     d.apply(weights_init)
     for _ in range(10):  # power iterations run in training-mode forwards
         d(torch.randn(2, 3, 64, 64))
@@ -104,15 +133,30 @@ def test_discriminator_is_spectrally_normalised():
 
 # ---- data -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("env_id", ["FaceFusion-v0", "FaceFusionSwap-v0"])
-def test_composites_match_env_realism_crop(faces, env_id):
-    """The critic trains on exactly the pixels the env scores."""
+class _SizedCritic:
+    """A stand-in critic that asks for `image_size` px crops, as Realism does."""
+
+    def __init__(self, image_size):
+        self.image_size = image_size
+
+    def __call__(self, crops):
+        assert crops.shape[1:] == (self.image_size, self.image_size, 3), crops.shape
+        return crops.mean(axis=(1, 2, 3)) / 255.0
+
+
+@pytest.mark.parametrize("env_id,size", [("FaceFusion-v0", None), ("FaceFusionSwap-v0", None),
+                                         ("FaceFusion-v0", 64), ("FaceFusionSwap-v0", 32)])
+def test_composites_match_env_realism_crop(faces, env_id, size):
+    """The critic trains on exactly the pixels the env scores, at the critic's size."""
     import gymnasium as gym
 
     import envs  # noqa: F401
 
-    env = gym.make(env_id, faces=faces)
+    kwargs = {} if size is None else {"realism_fn": _SizedCritic(size), "realism_weight": 1.0}
+    env = gym.make(env_id, faces=faces, **kwargs)
     u = env.unwrapped
+    size = size or data.CROP
+    assert u.realism_size == size
     for seed in range(4):
         env.reset(seed=seed)
         for a in (0, 4, 3):
@@ -121,7 +165,8 @@ def test_composites_match_env_realism_crop(faces, env_id):
         p = u.placement
         m = data.placed(geo, p.dx / geo.face_px, p.dy / geo.face_px, p.scale)
         np.testing.assert_allclose(m, u.current_matrix(), atol=1e-9)
-        crop = data.composite_crop(u.faces, u.target_index, u.source_index, m, geo.box)
+        crop = data.composite_crop(u.faces, u.target_index, u.source_index, m, geo.box, size)
+        assert crop.shape == (size, size, 3)
         np.testing.assert_array_equal(crop, u.realism_crop())
 
 
@@ -133,12 +178,13 @@ def test_misplacements_are_clearly_wrong():
     assert np.abs(draws[:, :2]).max() <= 0.3 and scale.min() >= 0.8 and scale.max() <= 1.25
 
 
-def test_sampler_and_augment(faces):
-    sampler = data.CropSampler(faces.split("train"), np.random.default_rng(0))
+@pytest.mark.parametrize("size", [32, 64])
+def test_sampler_and_augment(faces, size):
+    sampler = data.CropSampler(faces.split("train"), np.random.default_rng(0), size=size)
     reals, comps = sampler.reals(6), sampler.composites(6)
-    assert reals.shape == comps.shape == (6, 64, 64, 3) and reals.dtype == comps.dtype == np.uint8
+    assert reals.shape == comps.shape == (6, size, size, 3) and reals.dtype == comps.dtype == np.uint8
     x = data.to_tensor(np.concatenate([reals, comps]))
-    assert x.shape == (12, 3, 64, 64) and -1 <= float(x.min()) and float(x.max()) <= 1
+    assert x.shape == (12, 3, size, size) and -1 <= float(x.min()) and float(x.max()) <= 1
     a = data.augment(x, torch.Generator().manual_seed(0))
     b = data.augment(x, torch.Generator().manual_seed(0))
     assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, x)
@@ -155,14 +201,34 @@ def test_dry_run_writes_files(dry_run_dir):
     config = json.loads((dry_run_dir / "config.json").read_text())
     assert config["epoch"] == 1 and config["iterations"] == 2 and config["settings"]["dry_run"]
     state = torch.load(dry_run_dir / "generator.pt", weights_only=True)
-    Generator(config["models"]["nz"], config["models"]["ngf"]).load_state_dict(state)
+    m = config["models"]
+    assert m["image_size"] == IMAGE_SIZE
+    Generator(m["nz"], m["ngf"], m["image_size"]).load_state_dict(state)
+
+
+def test_64px_training_drives_the_env_crop(faces, tmp_path):
+    """`--image-size 64` trains 64 px networks; the env then draws 64 px realism crops."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+
+    proc = _run(["-m", "detectors.train", "--dry-run", "--no-progress", "--image-size", "64", "--out", str(tmp_path)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "config.json").read_text())["models"]["image_size"] == 64
+    critic = Realism.from_checkpoint(tmp_path)
+    assert critic.image_size == 64
+    env = gym.make("FaceFusion-v0", faces=faces, realism_fn=critic, realism_weight=1.0)
+    _, info = env.reset(seed=0)
+    assert env.unwrapped.realism_crop().shape == (64, 64, 3) and 0 < info["realism"] < 1
+    bad = _run(["-m", "detectors.train", "--dry-run", "--image-size", "48", "--out", str(tmp_path / "bad")])
+    assert bad.returncode == 2 and "48" in bad.stderr and "32" in bad.stderr
 
 
 def test_save_load_round_trip(dry_run_dir, tmp_path):
     crops = _crops(8)
     a = Realism.from_checkpoint(dry_run_dir)
     state = torch.load(dry_run_dir / "discriminator.pt", weights_only=True)
-    net = Discriminator(a.ndf)
+    net = Discriminator(a.ndf, a.image_size)
     net.load_state_dict(state)
     from detectors.files import save_state_dict
 
@@ -215,7 +281,9 @@ def test_clear_errors(dry_run_dir, tmp_path):
     with pytest.raises(ValueError, match=r"\(3, 32, 32\)"):
         critic(np.zeros((3, 32, 32), np.uint8))
     with pytest.raises(ValueError, match="float32"):
-        critic(np.zeros((2, 64, 64, 3), np.float32))
+        critic(np.zeros((2, critic.image_size, critic.image_size, 3), np.float32))
+    with pytest.raises(ValueError, match=rf"\(N, {critic.image_size}, {critic.image_size}, 3\).*\(2, 64, 64, 3\)"):
+        critic(np.zeros((2, 64, 64, 3), np.uint8))   # crops of another size than it was trained on
     proc = _run(["-m", "detectors.report", "--checkpoint", str(tmp_path / "missing")])
     assert proc.returncode != 0 and "missing" in proc.stderr and "not found" in proc.stderr
 
@@ -283,10 +351,11 @@ def test_trained_critic_prefers_real_crops(trained_dir, faces):
     rng = np.random.default_rng(1)
     from detectors.report import offset_crops, placed_crops, real_crops
 
-    real = critic(real_crops(held))
-    random = critic(placed_crops(held, 100, rng, swap=False, random_place=True))
+    size = critic.image_size
+    real = critic(real_crops(held, size))
+    random = critic(placed_crops(held, 100, rng, swap=False, random_place=True, size=size))
     assert real.mean() > random.mean() + 0.1, (real.mean(), random.mean())
-    near, far = critic(offset_crops(held, 0.0, rng)).mean(), critic(offset_crops(held, 0.25, rng)).mean()
+    near, far = critic(offset_crops(held, 0.0, rng, size)).mean(), critic(offset_crops(held, 0.25, rng, size)).mean()
     assert near > far, (near, far)
 
 

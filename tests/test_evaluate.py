@@ -63,6 +63,22 @@ def test_evaluate_cli_end_to_end(tiny_run, tmp_path):
     assert strip.shape[1] > 2 * strip.shape[0]  # three frames side by side
 
 
+def test_evaluate_with_detector_of_another_crop_size(tiny_run, tmp_path):
+    """--detector scores each final placement with the critic at its own crop size (a 64 px
+    critic here; the env's default realism crop is 32 px)."""
+    det = tmp_path / "det64"
+    proc = _run("-m", "detectors.train", "--dry-run", "--no-progress", "--image-size", "64", "--out", str(det))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "eval"
+    proc = _run("-m", "agents.evaluate", "--checkpoint", str(tiny_run), "--episodes", "3",
+                "--detector", str(det), "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    for name in ("policy", "random", "oracle", "landmark"):
+        assert 0.0 < metrics[name]["mean_realism"] < 1.0, name
+    assert "realism" in (out / "report.md").read_text()
+
+
 def test_checkpoint_loads_without_ray(tiny_run):
     code = ("import sys; from agents.checkpoints import resolve, load_module, GreedyPolicy; "
             "import gymnasium as gym, envs; "
