@@ -172,10 +172,13 @@ def markdown_report(metrics: dict) -> str:
 def report_after_training(result: dict, options) -> dict | None:
     """The final report `python train.py` writes into RUN_DIR/eval (held-out faces)."""
     out = Path(options.run_dir) / "eval"
-    metrics = evaluate(options.run_dir, out, episodes=options.final_eval_episodes, progress=options.progress)
+    detector = resolve(options.run_dir).env_config.get("realism_checkpoint")  # trained with it: report it
+    metrics = evaluate(options.run_dir, out, episodes=options.final_eval_episodes, detector=detector,
+                       progress=options.progress)
     p, o = metrics["policy"], metrics["oracle"]
     print(f"held-out: success {p['success_rate']:.1%} (oracle {o['success_rate']:.1%}, random "
-          f"{metrics['random']['success_rate']:.1%}), steps {p['mean_steps']:.1f} vs oracle {o['mean_steps']:.1f}")
+          f"{metrics['random']['success_rate']:.1%}), steps {p['mean_steps']:.1f} vs oracle {o['mean_steps']:.1f}"
+          + (f", realism {p['mean_realism']:.2f} (oracle {o['mean_realism']:.2f})" if "mean_realism" in p else ""))
     print(f"report: {(out / 'report.md').resolve()}")
     return metrics
 

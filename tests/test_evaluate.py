@@ -106,3 +106,23 @@ def test_wrong_env(tiny_run, tmp_path):
     proc = _run("-m", "agents.evaluate", "--checkpoint", str(module_dir), "--env", "FaceFusion-v0",
                 "--out", str(tmp_path / "o2"), "--episodes", "1")
     assert proc.returncode == 0, proc.stderr[-2000:]  # bare module dir: env given explicitly
+
+
+def test_training_with_realism_reward_reports_realism(tmp_path):
+    """`train.py --env-config realism_checkpoint=DIR` trains with the critic's reward term and
+    its final held-out report scores realism with that critic."""
+    det = tmp_path / "det"
+    proc = _run("-m", "detectors.train", "--dry-run", "--no-progress", "--out", str(det))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    override = tmp_path / "fast.json"
+    override.write_text(json.dumps({"training": {"num_steps_sampled_before_learning_starts": 100}}))
+    run_dir = tmp_path / "run"
+    proc = _run("train.py", "--env", "FaceFusion-v0", "--stop-timesteps", "300", "--run-dir", str(run_dir),
+                "--config", str(override), "--eval-episodes", "2", "--no-progress",
+                "--env-config", f"realism_checkpoint={det}", "--env-config", "realism_weight=0.5")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "realism" in proc.stdout
+    metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    assert metrics["meta"]["detector"] == str(det)
+    for name in ("policy", "oracle"):
+        assert 0.0 < metrics[name]["mean_realism"] < 1.0, name
