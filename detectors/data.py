@@ -5,8 +5,8 @@ Geometry follows `envs.face_fusion.FaceFusionEnv` (which this package must not i
 it pulls in gymnasium): a source face is placed on a target by its ground-truth transform
 (identity for the same photo, the keypoint similarity for another photo) followed by a
 displacement (scale `scale` about the face centre, then shift `dx, dy` in face sizes); the
-critic sees `face_crop(target, box, size, 1.2)` (size = the critic's image size) around the ground-truth face box with the
-source face pasted at that placement. `tests/test_detectors.py` checks the crops match the
+critic sees `face_crop(target, box, size, 1.2)` (size = the critic's image size) around the
+ground-truth face box with the source face pasted at that placement. `tests/test_detectors.py` checks the crops match the
 env's `realism_crop()` pixel for pixel.
 """
 from __future__ import annotations

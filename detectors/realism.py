@@ -106,7 +106,7 @@ class Realism:
         try:
             net = Discriminator(ndf_of(self._state), image_size_of(self._state))
             net.load_state_dict(self._state)
-        except (KeyError, RuntimeError) as exc:
+        except (KeyError, RuntimeError, ValueError) as exc:  # missing keys, wrong shapes, odd block count
             raise ValueError(f"{where}: not a detectors discriminator state_dict ({exc})") from exc
         self.net = bake_spectral_norm(net)  # eval mode, plain convs: no per-call normalisation
         self.ndf, self.image_size = net.ndf, net.image_size
