@@ -21,7 +21,9 @@ import torch
 from envs import fusion
 from envs.faces import FaceSet
 
-CROP = 32       # default crop side (the critic's image_size, which the env's realism crop follows)
+from .models import IMAGE_SIZE
+
+CROP = IMAGE_SIZE  # default crop side (the critic's image_size, which the env's realism crop follows)
 CONTEXT = 1.2   # crop side / face box side (the env's realism crop)
 
 

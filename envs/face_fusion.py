@@ -211,6 +211,7 @@ class FaceFusionEnv(gym.Env):
         self._face_px = 1.0
         self._realism = None
         self._rgba = None
+        self._crop_frame = None
 
     # ---- geometry -------------------------------------------------------------------------
     def _to_obs(self, image: np.ndarray) -> np.ndarray:
@@ -292,11 +293,17 @@ class FaceFusionEnv(gym.Env):
         if size is not None and size != self.realism_size:
             target = fusion.face_crop(self.faces.images[self.target_index], self._gt_box, size, REALISM_CONTEXT)
             return fusion.pasted_crop(target, rgba, self.current_matrix(), self._gt_box, REALISM_CONTEXT)
+        if self._crop_frame is None:  # once per episode, on first use
+            crop = fusion.crop_matrix(self._gt_box, self.realism_size, REALISM_CONTEXT)
+            center = tuple(float(v) for v in fusion.apply(crop, self._center[None])[0])
+            target = fusion.face_crop(self.faces.images[self.target_index], self._gt_box, self.realism_size,
+                                      REALISM_CONTEXT)
+            self._crop_frame = (target, fusion.compose(crop, self._gt), center, float(crop[0, 0]))
+        target, crop_gt, center, k = self._crop_frame
         # crop frame C is a uniform scale k and a shift, so C . displaced(G, c, s, d) ==
         # displaced(C . G, C(c), s, k d): the per-episode C . G is only displaced here
-        p, k = self.placement, self._crop_scale
-        crop_space = fusion.displaced(self._crop_gt, self._crop_center, p.scale, (k * p.dx, k * p.dy))
-        return fusion.paste(self._target_crop, rgba, crop_space)
+        p = self.placement
+        return fusion.paste(target, rgba, fusion.displaced(crop_gt, center, p.scale, (k * p.dx, k * p.dy)))
 
     def _score_realism(self) -> float | None:
         if self.realism_fn is None:
@@ -380,11 +387,7 @@ class FaceFusionEnv(gym.Env):
             self.placement.dx, self.placement.dy = float(dx) * self._face_px, float(dy) * self._face_px
         if "scale" in options:
             self.placement.scale = float(options["scale"])
-        self._target_crop = fusion.face_crop(self.faces.images[target], box, self.realism_size, REALISM_CONTEXT)
-        crop = fusion.crop_matrix(box, self.realism_size, REALISM_CONTEXT)
-        self._crop_gt = fusion.compose(crop, self._gt)
-        self._crop_center = tuple(float(v) for v in fusion.apply(crop, self._center[None])[0])
-        self._crop_scale = float(crop[0, 0])
+        self._crop_frame = None  # realism crop geometry of this episode, built on first use
         self._realism_memo.clear()
         self._realism = self._score_realism()
         return self._observation(), self._info()

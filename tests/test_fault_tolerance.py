@@ -19,8 +19,8 @@ ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONUNBUFFERED
 def _train(*args, **kwargs):
     # these runs must end on their step counts: CartPole's preset would otherwise stop them
     # early once the greedy return reaches 475 (seen at ~8k steps)
-    return subprocess.Popen([sys.executable, "train.py", "--no-progress", "--stop-return", "1e9", *args], cwd=ROOT, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+    return subprocess.Popen([sys.executable, "train.py", "--no-progress", "--stop-return", "1e9", *args],
+                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
 def _wait_for(predicate, timeout, proc=None, what="condition"):
