@@ -201,8 +201,9 @@ class FaceFusionEnv(gym.Env):
         self.action_space = spaces.Discrete(len(ACTION_NAMES))
         self.observation_space = spaces.Box(0, 255, (self.obs_size, self.obs_size, 3), np.uint8)
         # Luminance and masks of every face at observation scale, computed once.
-        self._grey_obs = np.stack([self._to_obs(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)) for im in self.faces.images])
-        self._obs_pairs = np.stack([self._grey_obs, np.stack([self._to_obs(m) for m in self.faces.masks])], -1)
+        self._obs_pairs = np.stack([self._obs_pair_of(i) for i in range(len(self.faces))])
+        self._episode_target = np.zeros((self.obs_size, self.obs_size), np.uint8)
+        self._episode_source = np.zeros((self.obs_size, self.obs_size, 2), np.uint8)
         self.target_index = self.source_index = 0
         self.placement = Placement(0.0, 0.0, 1.0)
         self._gt = np.eye(2, 3)
@@ -216,6 +217,15 @@ class FaceFusionEnv(gym.Env):
     # ---- geometry -------------------------------------------------------------------------
     def _to_obs(self, image: np.ndarray) -> np.ndarray:
         return cv2.resize(image, (self.obs_size, self.obs_size), interpolation=cv2.INTER_AREA)
+
+    def _obs_pair_of(self, index: int) -> np.ndarray:
+        """Face `index` at observation scale: (obs, obs, 2) uint8 luminance and mask."""
+        grey = self._to_obs(cv2.cvtColor(self.faces.images[index], cv2.COLOR_RGB2GRAY))
+        return np.stack([grey, self._to_obs(self.faces.masks[index])], -1)
+
+    def _face_obs(self, index: int) -> np.ndarray:
+        """Face `index` at observation scale (luminance, mask), as the episode starts from."""
+        return self._obs_pairs[index]
 
     def _ground_truth(self, target: int, source: int) -> np.ndarray:
         if source == target:
@@ -267,9 +277,9 @@ class FaceFusionEnv(gym.Env):
         m = self.current_matrix()
         m[:, 2] *= self.k  # the same transform in observation pixels
         # one warp moves face luminance and mask together (2-channel image)
-        warped = cv2.warpAffine(self._obs_pairs[self.source_index], m, (self.obs_size, self.obs_size),
+        warped = cv2.warpAffine(self._episode_source, m, (self.obs_size, self.obs_size),
                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        target = self._grey_obs[self.target_index]
+        target = self._episode_target
         alpha = warped[..., 1]
         obs = np.empty((self.obs_size, self.obs_size, 3), np.uint8)
         obs[..., 0] = target
@@ -388,6 +398,8 @@ class FaceFusionEnv(gym.Env):
         if "scale" in options:
             self.placement.scale = float(options["scale"])
         self._crop_frame = None  # realism crop geometry of this episode, built on first use
+        self._episode_source = self._face_obs(source)
+        self._episode_target = self._face_obs(target)[..., 0]
         self._realism_memo.clear()
         self._realism = self._score_realism()
         return self._observation(), self._info()
