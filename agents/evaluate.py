@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from agents.checkpoints import CheckpointError, GreedyPolicy, load_module, resolve
 from agents.run_dir import atomic_write_json, atomic_write_text
+from envs.faces.split import PARTS
 
 
 
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", required=True, help="run dir, checkpoints/iter_* dir, or RLModule dir")
     p.add_argument("--env", default=None, help="env id (default: the one the run trained on)")
     p.add_argument("--faces", default=None, help="'default', a prepared cache dir or an image folder")
-    p.add_argument("--split", default="heldout", choices=("train", "heldout", "all"))
+    p.add_argument("--split", default="heldout", choices=PARTS)
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=10_000, help="seed of the first episode")
     p.add_argument("--detector", default=None, help="detectors checkpoint dir: adds realism scores")

@@ -12,6 +12,7 @@ from gymnasium import spaces
 
 from envs import fusion
 from envs.faces import FaceSet, load_faces
+from envs.faces.split import HELDOUT_FRACTION, VALIDATION_FRACTION
 
 UP, DOWN, LEFT, RIGHT, GROW, SHRINK, STOP = range(7)
 ACTION_NAMES = ("up", "down", "left", "right", "grow", "shrink", "stop")
@@ -121,7 +122,8 @@ class FaceFusionEnv(gym.Env):
     ## Arguments
 
     `faces` ("default", a cache dir, an image folder or a FaceSet), `split` ("train",
-    "heldout" or "all"), `mode`, `obs_size`, `shift_step`, `scale_step`, `max_offset`,
+    "validation", "heldout" or "all": disjoint parts by file name, see `envs.faces.split`;
+    `heldout_fraction`, `validation_fraction` and `split_seed` set them), `mode`, `obs_size`, `shift_step`, `scale_step`, `max_offset`,
     `max_scale_change`, tolerances, reward weights, `realism_fn` (callable taking uint8
     `(N, S, S, 3)` crops, returning N probabilities of real; S is the callable's
     `image_size` attribute if it has one, as `detectors.Realism` does, else 32), `realism_weight`,
@@ -157,7 +159,8 @@ class FaceFusionEnv(gym.Env):
         realism_cache: bool = True,
         aligned_start_prob: float = 0.0,
         blend: str = "paste",
-        heldout_fraction: float = 0.2,
+        heldout_fraction: float = HELDOUT_FRACTION,
+        validation_fraction: float = VALIDATION_FRACTION,
         split_seed: int = 0,
         render_mode: str | None = None,
     ):
@@ -177,7 +180,12 @@ class FaceFusionEnv(gym.Env):
             raise ValueError("realism_weight > 0 needs a realism_fn (e.g. detectors.Realism)")
 
         face_set = load_faces(faces) if not isinstance(faces, FaceSet) else faces
-        self.faces = face_set.split(split, heldout_fraction=heldout_fraction, seed=split_seed)
+        self.faces = face_set.split(split, heldout_fraction=heldout_fraction, seed=split_seed,
+                                    validation_fraction=validation_fraction)
+        if len(self.faces) == 0:
+            raise ValueError(f"split={split!r} of {len(face_set)} faces is empty (heldout_fraction="
+                             f"{heldout_fraction}, validation_fraction={validation_fraction}); use more photos "
+                             f"or split='all'")
         if mode == "swap" and len(set(self.faces.files)) < 2:
             raise ValueError("swap mode needs faces from at least two photos")
         self.mode, self.split, self.blend, self.render_mode = mode, split, blend, render_mode

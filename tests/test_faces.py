@@ -385,7 +385,7 @@ def test_kill_9_mid_write_never_publishes_a_partial_set(tmp_path):
 def test_split_is_deterministic_disjoint_and_stable(default_set):
     fs = default_set[0].faces
     train, held = fs.split("train"), fs.split("heldout")
-    assert len(train) + len(held) == len(fs) and len(held) > 0 and len(train) > 0
+    assert len(train) + len(held) + len(fs.split("validation")) == len(fs) and len(held) > 0 and len(train) > 0
     assert not set(train.files) & set(held.files)
     assert fs.split("heldout").files == held.files
     assert fs.split("heldout", seed=1).files != held.files

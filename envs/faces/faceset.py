@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import N_LANDMARKS
-from .split import PARTS, heldout_mask
+from .split import HELDOUT_FRACTION, VALIDATION_FRACTION, part_mask
 
 
 class FaceDataError(ValueError):
@@ -59,11 +59,9 @@ class FaceSet:
                        self.boxes[idx], tuple(self.files[i] for i in idx),
                        tuple(self.backends[i] for i in idx))
 
-    def split(self, part: str, heldout_fraction: float = 0.2, seed: int = 0) -> "FaceSet":
-        """"train", "heldout" or "all". Membership depends only on (seed, file name)."""
-        if part not in PARTS:
-            raise ValueError(f"part must be one of {PARTS}, got {part!r}")
-        if part == "all":
-            return self
-        held = heldout_mask(self.files, heldout_fraction, seed)
-        return self.subset(held if part == "heldout" else ~held)
+    def split(self, part: str, heldout_fraction: float = HELDOUT_FRACTION, seed: int = 0,
+              validation_fraction: float = VALIDATION_FRACTION) -> "FaceSet":
+        """"train", "validation", "heldout" or "all" (see `envs.faces.split`). Membership
+        depends only on (seed, file name)."""
+        mask = part_mask(self.files, part, heldout_fraction, validation_fraction, seed)
+        return self if part == "all" else self.subset(mask)
