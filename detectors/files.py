@@ -65,3 +65,35 @@ def grid(images: np.ndarray, cols: int = 8, pad: int = 2) -> np.ndarray:
         r, c = divmod(i, cols)
         out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = im
     return out
+
+
+# What each detectors checkpoint file is, for errors when one is given where another is expected.
+KNOWN_FILES = {
+    "discriminator.pt": "the reward critic's discriminator (python -m detectors.train)",
+    "generator.pt": "the GAN generator (python -m detectors.train), which scores nothing",
+    "judge.pt": "a realism judge (python -m detectors.judge train)",
+    "autoencoder.pt": "the realism judge's autoencoder (python -m detectors.judge train), which scores nothing",
+}
+
+
+def describe(path) -> str | None:
+    """What a detectors checkpoint file or output folder holds, by its file names (None: unknown)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        for name in ("discriminator.pt", "judge.pt"):
+            if os.path.isfile(os.path.join(path, name)):
+                return f"a folder holding {KNOWN_FILES[name]}"
+        if os.path.isfile(os.path.join(path, "result.json")) or os.path.isdir(os.path.join(path, "checkpoints")):
+            return "an RL training run (python train.py), not a detectors checkpoint"
+        return None
+    return KNOWN_FILES.get(os.path.basename(path))
+
+
+def wrong_checkpoint(path, expected: str) -> str:
+    """Error message for a checkpoint `path` that is not what a command expected: names the
+    path, what it is where that can be told, and what was expected."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        return f"{path}: not found (expected {expected})"
+    what = describe(path)
+    return f"{path}: " + (f"this is {what}; " if what else "") + f"expected {expected}"

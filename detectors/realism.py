@@ -19,6 +19,7 @@ import torch
 from numpy.lib.stride_tricks import as_strided
 from torch.nn.utils import parametrize
 
+from . import files
 from .models import Discriminator, bake_spectral_norm, image_size_of, ndf_of
 
 CHECKPOINT = "discriminator.pt"
@@ -73,12 +74,13 @@ class NumpyCritic:
 
 def resolve_checkpoint(path: str | os.PathLike) -> str:
     """A training output dir or a discriminator state_dict file -> the file's path."""
-    path = os.fspath(path)
+    path = given = os.fspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, CHECKPOINT)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"realism checkpoint {path!r} not found (expected {CHECKPOINT} "
-                                "or the folder `python -m detectors.train --out DIR` wrote it to)")
+    if not os.path.isfile(path) or os.path.basename(path) in files.KNOWN_FILES.keys() - {CHECKPOINT}:
+        error = ValueError if os.path.exists(path) else FileNotFoundError
+        raise error(files.wrong_checkpoint(given, f"a realism critic: {CHECKPOINT} or the folder "
+                                                  "`python -m detectors.train --out DIR` wrote it to"))
     return path
 
 

@@ -1,0 +1,327 @@
+"""An independent realism judge: does a fusion look real to a detector the agent never met?
+
+    python -m detectors.judge train [--faces default|CACHE_DIR|FOLDER] [--out DIR] [--seed S] [--dry-run]
+    python -m detectors.judge score --checkpoint DIR [--faces ...] [--split heldout] [--out DIR] [--n 100]
+
+The reward critic (`detectors.train`) is what the agent is rewarded by, so a policy can learn
+to please it without looking more real (reward hacking). The judge is trained apart from it,
+in the style the deepfake-detection literature starts from (detectors.judge_model): a
+convolutional autoencoder on real 64 px face crops (unsupervised), whose encoder then gets a
+logistic-regression head fine-tuned on real vs fused crops made by the env's own fusion code
+(random, misplaced, landmark-aligned and swap composites, each blend mode: see
+detectors.judge_data). Never trained on policy outputs; own seed, own weights, own split:
+
+* the project's training faces, divided by the judge's own hash split (`--seed`) into the
+  judge's training faces and validation faces;
+* validation real crops fix the threshold: 5% false alarms (`--false-alarms`), saved with
+  the checkpoint;
+* the project's held-out faces (what `agents.evaluate` plays on) are only ever tested on.
+
+`train` writes to --out: judge.pt and autoencoder.pt (state_dicts), judge.json (settings,
+threshold, split, history), then what `score` writes: metrics.json (accuracy, precision,
+recall at the threshold and ROC AUC per group, kind and overall, on held-out faces),
+reconstructions.png (held-out real crops over their autoencoder reconstructions),
+scores_<kind>.png (score histograms, real vs each blend).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import data, files
+from .judge_data import BLENDS, KINDS, SIZE, JudgeSampler, env_crop
+from .judge_model import (
+    AUTOENCODER,
+    SETTINGS,
+    WEIGHTS,
+    WIDTHS,
+    AutoEncoder,
+    Judge,
+    JudgeNet,
+)
+
+METRICS = "metrics.json"
+
+
+@dataclass
+class Settings:
+    faces: str = "default"
+    out: str = "runs/judge"
+    seed: int = 7                  # not the critic's 0: own initialisation, crops and split
+    ae_iters: int = 600            # autoencoder batches (real crops only)
+    clf_iters: int = 600           # fine-tuning batches (real + fused)
+    batch_size: int = 64           # real crops per batch; as many fused in fine-tuning
+    lr: float = 1e-3
+    encoder_lr: float = 3e-4       # fine-tuning keeps the pretrained encoder's features
+    val_fraction: float = 0.2      # of the training faces, for the threshold
+    false_alarms: float = 0.05     # threshold: this fraction of validation reals flagged
+    real_copies: int = 8           # crops per face in validation/test real sets (plain, mirror, jittered)
+    n_eval: int = 100              # fused crops per (kind, blend) group in validation and test
+    threads: int | None = 1
+    dry_run: bool = False
+    progress: bool = True
+
+
+def _dry(s: Settings) -> Settings:
+    return Settings(**{**asdict(s), "ae_iters": 2, "clf_iters": 2, "batch_size": min(s.batch_size, 8),
+                       "real_copies": 2, "n_eval": 4})
+
+
+def judge_faces(faces: str, seed: int, val_fraction: float):
+    """(judge-train faces, judge-validation faces): every face but the project's held-out ones
+    (its training and validation parts), divided by the judge's own hash of (seed, file name)."""
+    from envs.faces import load_faces
+
+    pool = load_faces(faces).split("train", validation_fraction=0.0)  # all but the held-out part
+    return (pool.split("train", val_fraction, seed, validation_fraction=0.0),
+            pool.split("heldout", val_fraction, seed))
+
+
+def _batches(pool: ThreadPoolExecutor, draw, n: int):
+    """n results of draw(), each drawn in a second thread while the previous one trains."""
+    pending = pool.submit(draw)
+    for i in range(n):
+        result = pending.result()
+        if i + 1 < n:
+            pending = pool.submit(draw)
+        yield result
+
+
+def train(settings: Settings) -> dict:
+    """Train per `settings`, write the checkpoint and the held-out metrics; returns metrics."""
+    s = _dry(settings) if settings.dry_run else settings
+    if s.ae_iters < 1 or s.clf_iters < 1 or s.batch_size < 2 or not 0 < s.false_alarms < 1:
+        raise ValueError(f"need ae_iters, clf_iters >= 1, batch_size >= 2, 0 < false_alarms < 1; got "
+                         f"{s.ae_iters}, {s.clf_iters}, {s.batch_size}, {s.false_alarms}")
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    torch.manual_seed(s.seed)
+    rng = np.random.default_rng(s.seed)
+    aug = torch.Generator().manual_seed(s.seed + 1)
+    train_faces, val_faces = judge_faces(s.faces, s.seed, s.val_fraction)
+    sampler = JudgeSampler(train_faces, rng)
+    b, t0 = s.batch_size, time.perf_counter()
+    history: dict[str, list[float]] = {"ae_loss": [], "clf_loss": []}
+    pool = ThreadPoolExecutor(1)
+    bar = tqdm(total=s.ae_iters + s.clf_iters, disable=not s.progress, desc="judge", unit="batch")
+    try:
+        # (1) autoencoder on real crops: features of what a face crop looks like, no labels
+        ae = AutoEncoder(WIDTHS)
+        opt = torch.optim.Adam(ae.parameters(), lr=s.lr)
+        draw_reals = lambda: np.stack([sampler.real(int(rng.integers(len(train_faces)))) for _ in range(b)])
+        for crops in _batches(pool, draw_reals, s.ae_iters):
+            x = data.augment(data.to_tensor(crops), aug)
+            loss = F.mse_loss(ae(x), x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            history["ae_loss"].append(loss.item())
+            bar.set_postfix(stage="autoencoder", mse=f"{loss.item():.4f}")
+            bar.update()
+        files.save_state_dict(ae, os.path.join(s.out, AUTOENCODER))
+
+        # (2) its encoder + a logistic-regression head, fine-tuned on real (0) vs fused (1)
+        net = JudgeNet(WIDTHS, SIZE)
+        net.encoder.load_state_dict(ae.encoder.state_dict())
+        opt = torch.optim.Adam([{"params": net.encoder.parameters(), "lr": s.encoder_lr},
+                                {"params": net.head.parameters(), "lr": s.lr}])
+        for crops, labels in _batches(pool, lambda: sampler.batch(b, b), s.clf_iters):
+            logits = net(data.augment(data.to_tensor(crops), aug))
+            loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(labels))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            history["clf_loss"].append(loss.item())
+            bar.set_postfix(stage="classifier", bce=f"{loss.item():.3f}")
+            bar.update()
+    finally:
+        pool.shutdown(cancel_futures=True)
+        bar.close()
+
+    # (3) threshold on the judge's own validation faces: `false_alarms` of real crops flagged
+    judge = Judge(net, 0.5, SIZE)
+    val_rng = np.random.default_rng(s.seed + 2)
+    val = JudgeSampler(val_faces, val_rng) if len(set(val_faces.files)) > 1 else None
+    if val is None:
+        raise ValueError(f"--faces {s.faces}: the judge's validation split has {len(val_faces)} faces; "
+                         "it needs faces of two photos or more (use more faces or --val-fraction)")
+    val_real = judge(val.real_set(s.real_copies))
+    threshold = float(np.quantile(val_real, 1 - s.false_alarms, method="higher"))
+    val_fused = np.concatenate([judge(val.fused_set(k, bl, s.n_eval)) for k in KINDS for bl in BLENDS])
+    meta = {"settings": asdict(s), "widths": list(WIDTHS), "image_size": SIZE, "threshold": threshold,
+            "train_faces": list(train_faces.files), "val_faces": list(val_faces.files),
+            "validation": {**group_metrics(val_real, val_fused, threshold), "n_real": len(val_real)},
+            "elapsed_s": round(time.perf_counter() - t0, 1),
+            "history": {k: [round(v, 5) for v in vs] for k, vs in history.items()}}
+    files.save_state_dict(net, os.path.join(s.out, WEIGHTS))
+    files.write_json(os.path.join(s.out, SETTINGS), meta)
+    _loss_plot(history, os.path.join(s.out, "losses.png"))
+    return score(s.out, s.faces, n=s.n_eval, seed=s.seed + 3, real_copies=s.real_copies)
+
+
+def group_metrics(real: np.ndarray, fused: np.ndarray, threshold: float) -> dict:
+    """Real (negatives) vs fused (positives) scores: ROC AUC, and at `threshold` accuracy,
+    precision, recall (= detection rate) and the false-alarm rate."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.r_[np.zeros(len(real)), np.ones(len(fused))]
+    p = np.r_[real, fused]
+    flagged = p > threshold
+    tp = int(flagged[len(real):].sum())
+    return {"n": len(fused), "auc": float(roc_auc_score(y, p)) if len(real) and len(fused) else None,
+            "accuracy": float((flagged == (y == 1)).mean()), "precision": tp / max(int(flagged.sum()), 1),
+            "recall": tp / max(len(fused), 1), "false_alarm_rate": float(flagged[:len(real)].mean()),
+            "mean_p_fake": float(fused.mean())}
+
+
+def score(checkpoint: str, faces: str = "default", split: str = "heldout", out: str | None = None, n: int = 100,
+          seed: int = 10, real_copies: int = 8) -> dict:
+    """Score real and fused crops of `split` faces; write metrics.json and the PNGs to `out`
+    (default: the checkpoint folder); returns the metrics."""
+    from envs.faces import load_faces
+
+    judge = Judge.from_checkpoint(checkpoint)
+    out = out or os.path.dirname(judge.source)
+    face_set = load_faces(faces).split(split)
+    sampler = JudgeSampler(face_set, np.random.default_rng(seed), judge.image_size)
+    real_crops = sampler.real_set(real_copies)
+    real = judge(real_crops)
+    scores = {(k, bl): judge(sampler.fused_set(k, bl, n)) for k in KINDS for bl in BLENDS}
+    t = judge.threshold
+    metrics = {"checkpoint": os.path.abspath(judge.source), "split": split, "faces": len(face_set), "seed": seed,
+               "threshold": t, "image_size": judge.image_size,
+               "real": {"n": len(real), "mean_p_fake": float(real.mean()),
+                        "false_alarm_rate": float((real > t).mean())},
+               "groups": {f"{k}/{bl}": group_metrics(real, v, t) for (k, bl), v in scores.items()},
+               "kinds": {k: group_metrics(real, np.concatenate([scores[k, bl] for bl in BLENDS]), t) for k in KINDS},
+               "blends": {bl: group_metrics(real, np.concatenate([scores[k, bl] for k in KINDS]), t)
+                          for bl in BLENDS},
+               "all": group_metrics(real, np.concatenate(list(scores.values())), t)}
+    files.write_json(os.path.join(out, METRICS), metrics)
+    for k in KINDS:
+        _histogram(real, {bl: scores[k, bl] for bl in BLENDS}, t, k, os.path.join(out, f"scores_{k}.png"))
+    _reconstructions(os.path.dirname(judge.source), real_crops[::max(1, real_copies)][:16],
+                     os.path.join(out, "reconstructions.png"))
+    return metrics
+
+
+def _reconstructions(checkpoint_dir: str, crops: np.ndarray, path: str) -> None:
+    """Held-out real crops (top row) over the autoencoder's reconstructions (bottom row)."""
+    file = os.path.join(checkpoint_dir, AUTOENCODER)
+    if not os.path.isfile(file) or not len(crops):
+        return
+    ae = AutoEncoder(WIDTHS)
+    ae.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
+    with torch.no_grad():
+        rec = data.to_uint8(ae.eval()(data.to_tensor(crops)))
+    files.write_png(path, files.grid(np.concatenate([crops, rec]), cols=len(crops)))
+
+
+def _histogram(real: np.ndarray, fused: dict, threshold: float, kind: str, path: str) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 3.5))
+    ax = fig.subplots()
+    bins = np.linspace(0, 1, 41)
+    ax.hist(real, bins=bins, histtype="step", density=True, lw=1.5, color="k", label=f"real (n={len(real)})")
+    for name, s in fused.items():
+        ax.hist(s, bins=bins, histtype="step", density=True, lw=1.2, label=f"{kind}/{name} (n={len(s)})")
+    ax.axvline(threshold, ls="--", color="grey", lw=1, label="threshold")
+    ax.set(xlabel="judge P(fused)", ylabel="density", title=f"judge scores, {kind} composites vs real")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    files.write_figure(path, fig)
+
+
+def _loss_plot(history: dict, path: str) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.5))
+    for ax, (key, label) in zip(fig.subplots(1, 2), (("ae_loss", "autoencoder MSE"), ("clf_loss", "classifier BCE"))):
+        ax.plot(np.arange(1, len(history[key]) + 1), history[key], lw=0.8)
+        ax.set(xlabel="batch", ylabel=label, title=label)
+    fig.tight_layout()
+    files.write_figure(path, fig)
+
+
+def summary(metrics: dict) -> str:
+    """Markdown table of held-out AUC / accuracy / precision / recall per group."""
+    def f(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    rows = [(f"Judge `{metrics['checkpoint']}` on {metrics['faces']} {metrics['split']} faces; threshold "
+             f"{metrics['threshold']:.3f} (false alarms on these reals: {metrics['real']['false_alarm_rate']:.1%}, "
+             f"n={metrics['real']['n']})"), "",
+            "| group | n | ROC AUC | accuracy | precision | recall | mean P(fused) |", "|---|---|---|---|---|---|---|"]
+    for name, m in [*metrics["groups"].items(), *metrics["kinds"].items(), ("all", metrics["all"])]:
+        rows.append(f"| {name} | {m['n']} | {f(m['auc'])} | {f(m['accuracy'])} | {f(m['precision'])} | "
+                    f"{f(m['recall'])} | {f(m['mean_p_fake'])} |")
+    return "\n".join(rows)
+
+
+def episode_crops(env, judge: Judge) -> dict[str, np.ndarray]:
+    """The judge's crop of an env's current placement fused with each blend mode."""
+    return {bl: env_crop(env, bl, judge.image_size) for bl in BLENDS}
+
+
+def policy_columns(judge: Judge, crops: list[dict[str, np.ndarray]]) -> dict:
+    """metrics.json columns for one policy's final placements (`episode_crops` per episode):
+    per blend mode the judge's mean P(fused) and its detection rate at its threshold."""
+    out = {}
+    for bl in BLENDS:
+        p = judge(np.stack([c[bl] for c in crops]))
+        out[f"judge_p_fake_{bl}"] = float(p.mean())
+        out[f"judge_detection_rate_{bl}"] = float((p > judge.threshold).mean())
+    return out
+
+
+def main(argv=None) -> int:
+    d = Settings()
+    ap = argparse.ArgumentParser(prog="python -m detectors.judge", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser("train", help="train a judge and score it on held-out faces")
+    tr.add_argument("--faces", default=d.faces, help="'default' (embedded faces), a face cache dir or an image folder")
+    tr.add_argument("--out", default=d.out)
+    for name in ("seed", "ae_iters", "clf_iters", "batch_size", "real_copies", "n_eval", "threads"):
+        tr.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
+    for name in ("lr", "encoder_lr", "val_fraction", "false_alarms"):
+        tr.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    tr.add_argument("--no-progress", action="store_true")
+    tr.add_argument("--dry-run", action="store_true", help="two tiny batches per stage, 4 crops per group (tests)")
+    sc = sub.add_parser("score", help="score a judge on a split's real and fused crops")
+    sc.add_argument("--checkpoint", required=True, help="judge dir (judge.pt + judge.json) or its judge.pt")
+    sc.add_argument("--faces", default="default")
+    sc.add_argument("--split", default="heldout", choices=("train", "heldout", "all"))
+    sc.add_argument("--out", default=None, help="output dir (default: the checkpoint's folder)")
+    sc.add_argument("--n", type=int, default=d.n_eval, help="fused crops per (kind, blend) group")
+    sc.add_argument("--real-copies", type=int, default=d.real_copies)
+    sc.add_argument("--seed", type=int, default=10)
+    a = ap.parse_args(argv)
+    try:
+        if a.command == "train":
+            known = {f.name for f in fields(Settings)}
+            settings = Settings(**{k: v for k, v in vars(a).items() if k in known}, progress=not a.no_progress)
+            metrics = train(settings)
+        else:
+            metrics = score(a.checkpoint, a.faces, a.split, a.out, a.n, a.seed, a.real_copies)
+    except (OSError, ValueError) as exc:  # bad --faces, wrong or missing checkpoint, unwritable --out
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = a.out if a.command == "train" or a.out else os.path.dirname(metrics["checkpoint"])
+    print(summary(metrics))
+    print(f"wrote {os.path.abspath(os.path.join(out, METRICS))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Crops for the realism judge: real face crops, and fused crops made by the environment's
+own fusion code (`envs.fusion.fuse`, every blend mode) and cropped as the judge sees them.
+
+Fused crops come in four kinds, each with every blend mode (paste, color, seamless):
+
+* random: a face on its own photo at a random initial placement as FaceFusion-v0 draws it;
+* random_swap: another photo's face at such a placement (FaceFusionSwap-v0's start);
+* misplaced: a clearly wrong placement (offset and/or scale), self or swap;
+* aligned: another photo's face at its landmark (keypoint) alignment, i.e. a correctly
+  placed swap: the hardest kind, only blending and identity give it away.
+
+A crop is `fusion.face_crop` of the full fused image around the ground-truth face box at 1.2 x
+its side (the env's realism-crop framing), `size` px. `env_crop` gives the same crop of an
+env's current state, so what the judge scores in `agents.evaluate` is what it trained on.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from envs import fusion
+from envs.faces import FaceSet
+
+from . import data
+
+KINDS = ("random", "random_swap", "misplaced", "aligned")
+BLENDS = fusion.BLENDS
+SIZE = 64  # the judge's crop side: its own, not the reward critic's
+
+
+def fused_crop(faces: FaceSet, target: int, source: int, matrix: np.ndarray, box: np.ndarray, blend: str,
+               size: int = SIZE) -> np.ndarray:
+    """(size, size, 3) uint8 crop around `box` of the source face fused onto the target photo."""
+    image = fusion.fuse(faces.images[target], faces.images[source], faces.masks[source], matrix, blend,
+                        target_mask=faces.masks[target])
+    return fusion.face_crop(image, box, size, data.CONTEXT)
+
+
+def env_crop(env, blend: str, size: int = SIZE) -> np.ndarray:
+    """The judge's crop of a FaceFusionEnv's current placement, fused with `blend`."""
+    u = env.unwrapped
+    box = data.geometry(u.faces, u.target_index, u.source_index).box
+    return fusion.face_crop(u.fused_image(blend), box, size, data.CONTEXT)
+
+
+class JudgeSampler:
+    """Real and fused crops of a FaceSet, optionally with crop jitter (`shift` of the box
+    centre and `zoom` of its side, applied alike to both, so framing carries no label)."""
+
+    def __init__(self, faces: FaceSet, rng: np.random.Generator, size: int = SIZE, shift: float = 0.04,
+                 zoom: float = 0.06):
+        if len(set(faces.files)) < 2:
+            raise ValueError(f"the judge needs faces of two photos or more (swap composites); got {len(faces)}")
+        self.faces, self.rng, self.size, self.shift, self.zoom = faces, rng, size, shift, zoom
+        self._geo: dict[tuple[int, int], data.Geometry] = {}
+
+    def geometry(self, target: int, source: int) -> data.Geometry:
+        if (target, source) not in self._geo:
+            self._geo[target, source] = data.geometry(self.faces, target, source)
+        return self._geo[target, source]
+
+    def _box(self, box: np.ndarray, jitter: bool) -> np.ndarray:
+        if not jitter:
+            return box
+        r = self.rng
+        return data.jitter_box(box, tuple(r.uniform(-self.shift, self.shift, 2)),
+                               math.exp(r.uniform(-self.zoom, self.zoom)))
+
+    def real(self, target: int, jitter: bool = True) -> np.ndarray:
+        box = self._box(self.geometry(target, target).box, jitter)
+        return fusion.face_crop(self.faces.images[target], box, self.size, data.CONTEXT)
+
+    def fused(self, kind: str, blend: str, jitter: bool = True) -> np.ndarray:
+        """One fused crop of `kind` (see KINDS) with `blend`, on a random target face."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        r = self.rng
+        t = int(r.integers(len(self.faces)))
+        swap = kind in ("random_swap", "aligned") or (kind == "misplaced" and r.random() < 0.5)
+        s = data.other_photo(self.faces, t, r) if swap else t
+        geo = self.geometry(t, s)
+        if kind == "aligned":
+            place = (0.0, 0.0, 1.0)
+        elif kind == "misplaced":
+            place = data.misplacement(r)
+        else:
+            place = data.env_placement(r, geo.face_px)
+        return fused_crop(self.faces, t, s, data.placed(geo, *place), self._box(geo.box, jitter), blend, self.size)
+
+    def batch(self, n_real: int, n_fused: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training batch: (crops, labels 1 = fused); fused crops of uniformly drawn kind and blend."""
+        r = self.rng
+        reals = [self.real(int(r.integers(len(self.faces)))) for _ in range(n_real)]
+        fakes = [self.fused(KINDS[r.integers(len(KINDS))], BLENDS[r.integers(len(BLENDS))]) for _ in range(n_fused)]
+        return np.stack(reals + fakes), np.r_[np.zeros(n_real), np.ones(n_fused)].astype(np.float32)
+
+    def real_set(self, copies: int = 8) -> np.ndarray:
+        """Every face's crop, its mirror image, then `copies - 2` jittered crops (random mirror)."""
+        out = []
+        for t in range(len(self.faces)):
+            plain = self.real(t, jitter=False)
+            out += [plain, plain[:, ::-1]][:copies]
+            for _ in range(copies - 2):
+                crop = self.real(t)
+                out.append(crop[:, ::-1] if self.rng.random() < 0.5 else crop)
+        return np.ascontiguousarray(np.stack(out))
+
+    def fused_set(self, kind: str, blend: str, n: int) -> np.ndarray:
+        """n fused crops of one kind and blend, framed exactly as the env's crop (no jitter)."""
+        return np.stack([self.fused(kind, blend, jitter=False) for _ in range(n)])

@@ -1,0 +1,141 @@
+"""The realism judge's networks and its loaded form.
+
+A convolutional autoencoder (64 px crops -> 4 x 4 code -> 64 px) is trained on real face
+crops alone; its encoder then gets a logistic-regression head (one linear layer on the
+flattened code) and both are fine-tuned on real vs fused crops. This is the baseline the
+deepfake-detection literature starts from, and it shares nothing with the reward critic:
+different architecture, crop size, seed, data split and weights.
+
+    judge = Judge.from_checkpoint("judge_run/")    # dir or judge.pt (+ judge.json beside it)
+    p = judge(crops)          # uint8 (N, 64, 64, 3) RGB -> float32 (N,) probability of fused
+    judge.detects(crops)      # p > judge.threshold (5% false alarms on the judge's validation reals)
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import files
+
+WEIGHTS, AUTOENCODER, SETTINGS = "judge.pt", "autoencoder.pt", "judge.json"
+WIDTHS = (32, 64, 128, 128)   # encoder feature maps: 64 -> 32 -> 16 -> 8 -> 4 px
+
+
+def _down(cin: int, cout: int, norm: bool) -> nn.Sequential:
+    layers = [nn.Conv2d(cin, cout, 4, 2, 1, bias=not norm)] + ([nn.BatchNorm2d(cout)] if norm else [])
+    return nn.Sequential(*layers, nn.LeakyReLU(0.2, inplace=True))
+
+
+def _up(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
+
+
+class Encoder(nn.Module):
+    """(N, 3, 64, 64) in [-1, 1] -> (N, widths[-1], 4, 4) code."""
+
+    def __init__(self, widths: tuple[int, ...] = WIDTHS):
+        super().__init__()
+        chans = (3, *widths)
+        self.main = nn.Sequential(*[_down(a, b, norm=i > 0) for i, (a, b) in enumerate(itertools.pairwise(chans))])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
+
+
+class Decoder(nn.Module):
+    """Code -> (N, 3, 64, 64) in [-1, 1]: the encoder mirrored."""
+
+    def __init__(self, widths: tuple[int, ...] = WIDTHS):
+        super().__init__()
+        chans = widths[::-1]
+        self.main = nn.Sequential(*[_up(a, b) for a, b in itertools.pairwise(chans)],
+                                  nn.ConvTranspose2d(chans[-1], 3, 4, 2, 1), nn.Tanh())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z)
+
+
+class AutoEncoder(nn.Module):
+    def __init__(self, widths: tuple[int, ...] = WIDTHS):
+        super().__init__()
+        self.encoder, self.decoder = Encoder(widths), Decoder(widths)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class JudgeNet(nn.Module):
+    """Encoder + logistic-regression head: (N, 3, 64, 64) -> logits (N,) of "fused"."""
+
+    def __init__(self, widths: tuple[int, ...] = WIDTHS, image_size: int = 64, dropout: float = 0.2):
+        super().__init__()
+        self.encoder = Encoder(widths)
+        side = image_size // 2 ** len(widths)
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(widths[-1] * side * side, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x)).reshape(-1)
+
+
+def resolve(path: str | os.PathLike) -> str:
+    """A judge dir or its judge.pt -> judge.pt's path; anything else is a clear error."""
+    path = os.fspath(path)
+    file = os.path.join(path, WEIGHTS) if os.path.isdir(path) else path
+    if not os.path.isfile(file) or os.path.basename(file) != WEIGHTS:
+        raise ValueError(files.wrong_checkpoint(path, f"a realism judge ({WEIGHTS} and {SETTINGS}, written by "
+                                                      "`python -m detectors.judge train --out DIR`)"))
+    return file
+
+
+class Judge:
+    """Callable judge: uint8 RGB crops -> probability that each is fused (not a real crop)."""
+
+    def __init__(self, net: JudgeNet, threshold: float, image_size: int, source: str | None = None):
+        self.net, self.threshold, self.image_size, self.source = net.eval(), float(threshold), image_size, source
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike) -> Judge:
+        file = resolve(path)
+        settings_file = os.path.join(os.path.dirname(file), SETTINGS)
+        try:
+            with open(settings_file) as f:
+                meta = json.load(f)
+            widths, size, threshold = tuple(meta["widths"]), int(meta["image_size"]), float(meta["threshold"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"judge settings {settings_file!r}: expected the JSON `python -m detectors.judge "
+                             f"train` writes (widths, image_size, threshold) ({exc!r})") from exc
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+            net = JudgeNet(widths, size)
+            net.load_state_dict(state)
+        except Exception as exc:  # not a torch file, pickled objects, wrong keys or shapes
+            raise ValueError(f"{file}: not a realism judge state_dict for widths {widths} at {size} px "
+                             f"({str(exc).splitlines()[0][:200]})") from exc
+        return cls(net, threshold, size, source=file)
+
+    def __repr__(self) -> str:
+        return f"Judge(image_size={self.image_size}, threshold={self.threshold:.3f}, source={self.source!r})"
+
+    def logits(self, crops: np.ndarray, batch: int = 256) -> np.ndarray:
+        crops = np.asarray(crops)
+        s = self.image_size
+        if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
+            raise ValueError(f"Judge expects uint8 RGB crops of shape (N, {s}, {s}, 3); got {crops.shape} {crops.dtype}")
+        out = [np.zeros(0, np.float32)]
+        with torch.no_grad():
+            for i in range(0, len(crops), batch):
+                x = torch.from_numpy(np.ascontiguousarray(crops[i:i + batch])).permute(0, 3, 1, 2).float()
+                out.append(self.net(x / 127.5 - 1).numpy())
+        return np.concatenate(out)
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        return (1.0 / (1.0 + np.exp(-self.logits(crops)))).astype(np.float32)
+
+    def detects(self, crops: np.ndarray) -> np.ndarray:
+        """Boolean (N,): flagged as fused at the validation threshold."""
+        return self(crops) > self.threshold
