@@ -21,22 +21,33 @@ class PolicyCheckpoint:
     env_config: dict
 
 
-def resolve(path: str | Path) -> PolicyCheckpoint:
-    """Accepts a run dir (newest checkpoint), an algorithm checkpoint dir, or the RLModule
-    dir itself; says what it expected when it finds none of these."""
+WHICH = ("best", "latest")
+
+
+def resolve(path: str | Path, which: str = "best") -> PolicyCheckpoint:
+    """Accepts a run dir, an algorithm checkpoint dir, or the RLModule dir itself; says what it
+    expected when it finds none of these. In a run dir, `which` picks `best/` (the best
+    validation result; the newest checkpoint if the run kept none) or the newest checkpoint."""
+    from agents.run_dir import BEST, RunDir
+
+    if which not in WHICH:
+        raise ValueError(f"which must be one of {WHICH}, got {which!r}")
     path = Path(path).absolute()  # RLlib reads a relative path as a URI
     if not path.exists():
         raise CheckpointError(f"--checkpoint {path}: no such file or directory")
     run_dir = None
     if (path / "checkpoints").is_dir():
-        run_dir = path
-        candidates = sorted(p for p in (path / "checkpoints").iterdir() if (p / MODULE_SUBPATH).is_dir())
-        if not candidates:
+        run_dir, run = path, RunDir(path)
+        chosen = (run.best_checkpoint() if which == "best" else None) or run.latest_checkpoint()
+        if chosen is None or not (chosen[0] / MODULE_SUBPATH).is_dir():
             raise CheckpointError(f"--checkpoint {path}: run dir without a complete checkpoint")
-        path = candidates[-1]
+        path = chosen[0]
     if (path / MODULE_SUBPATH).is_dir():
         module_dir = path / MODULE_SUBPATH
-        run_dir = run_dir or (path.parent.parent if path.parent.name == "checkpoints" else None)
+        if run_dir is None and path.parent.name == "checkpoints":
+            run_dir = path.parent.parent
+        elif run_dir is None and path.name == BEST:
+            run_dir = path.parent
     elif (path / "class_and_ctor_args.pkl").is_file() and any(path.glob("module_state*")):
         module_dir = path
     else:

@@ -7,6 +7,7 @@ Layout::
     RUN_DIR/events.out.tfevents* TensorBoard scalars
     RUN_DIR/learning_curve.png   evaluation/training return vs env steps
     RUN_DIR/checkpoints/iter_000012/  complete checkpoints (RLlib's own format + state.json)
+    RUN_DIR/best/                the checkpoint with the best validation result so far
     RUN_DIR/result.json          summary written at the end
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any, Callable
 
 CHECKPOINT_PREFIX = "iter_"
 STATE_FILE = "state.json"
+BEST = "best"
+_ASIDE = ".old-"  # a replaced checkpoint waits here until its successor is in place
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -44,6 +47,14 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 class RunDirError(ValueError):
     pass
+
+
+def read_state(checkpoint: Path) -> dict | None:
+    """state.json of a complete checkpoint (written last, so its presence means complete), else None."""
+    try:
+        return json.loads((Path(checkpoint) / STATE_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 class RunDir:
@@ -73,19 +84,39 @@ class RunDir:
         """`save(tmp_dir)` writes the algorithm; the folder is renamed into place only once
         it and state.json are complete, so the newest `iter_*` is always readable."""
         final = self.checkpoints / f"{CHECKPOINT_PREFIX}{iteration:06d}"
-        tmp = Path(tempfile.mkdtemp(dir=self.checkpoints, prefix=".tmp-"))
-        try:
-            save(str(tmp))
-            atomic_write_json(tmp / STATE_FILE, state)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        self._save_complete(final, save, state)
         for old in self.list_checkpoints()[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
         return final
+
+    def save_best(self, save: Callable[[str], Any], state: dict) -> Path:
+        """Replace `best/` with a new complete checkpoint. The old one is moved aside before the
+        new one is renamed in, and `best_checkpoint()` falls back to it if a crash falls between."""
+        return self._save_complete(self.path / BEST, save, state)
+
+    def _save_complete(self, final: Path, save: Callable[[str], Any], state: dict) -> Path:
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
+        try:
+            save(str(tmp))
+            atomic_write_json(tmp / STATE_FILE, state)
+            aside = final.parent / f"{_ASIDE}{final.name}"
+            if final.exists():
+                shutil.rmtree(aside, ignore_errors=True)
+                os.replace(final, aside)
+            os.replace(tmp, final)
+            shutil.rmtree(aside, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
+
+    def best_checkpoint(self) -> tuple[Path, dict] | None:
+        """`best/` and its state, or the previous best if a replacement was cut off midway."""
+        for path in (self.path / BEST, self.path / f"{_ASIDE}{BEST}"):
+            state = read_state(path)
+            if state is not None:
+                return path, state
+        return None
 
     def list_checkpoints(self) -> list[Path]:
         if not self.checkpoints.is_dir():
@@ -95,10 +126,9 @@ class RunDir:
 
     def latest_checkpoint(self) -> tuple[Path, dict] | None:
         for path in reversed(self.list_checkpoints()):
-            try:
-                return path, json.loads((path / STATE_FILE).read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
+            state = read_state(path)
+            if state is not None:
+                return path, state
         return None
 
     # ---- progress ------------------------------------------------------------------------

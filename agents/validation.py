@@ -1,0 +1,115 @@
+"""Greedy validation of the learner's current policy on a fixed set of episodes.
+
+Why not RLlib's evaluation: it plays fresh random episodes each time, so two evaluations of
+40 episodes differ by +-0.1 in success from chance alone, and choosing a best checkpoint on
+that is luck. Here every validation plays the *same* episodes (same faces, same start
+placements: env seeds `seed, seed + 1, ...`) on the validation faces, so two checkpoints are
+compared on equal terms, and 100 episodes tell 0.85 from 0.95. The envs are stepped together
+and the Q-network sees them as one batch, so a validation costs ~1-2 s on one core.
+Held-out faces are never used here.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+
+def play_greedy(act: Callable[[np.ndarray], np.ndarray], envs: list, seeds: list[int]) -> list[dict]:
+    """Play one episode per seed with `act(observations) -> actions` (a batch in, a batch out),
+    `len(envs)` episodes at a time; returns, per seed, the final info plus `steps` and `return`."""
+    out: list[dict] = []
+    for start in range(0, len(seeds), len(envs)):
+        chunk = seeds[start:start + len(envs)]
+        live = list(range(len(chunk)))
+        obs = [envs[i].reset(seed=int(s))[0] for i, s in enumerate(chunk)]
+        results: list[dict | None] = [None] * len(chunk)
+        steps, returns = [0] * len(chunk), [0.0] * len(chunk)
+        while live:
+            actions = act(np.stack([obs[i] for i in live]))
+            still = []
+            for i, action in zip(live, actions):
+                obs[i], reward, terminated, truncated, info = envs[i].step(int(action))
+                steps[i] += 1
+                returns[i] += float(reward)
+                if terminated or truncated:
+                    results[i] = {**info, "steps": steps[i], "return": returns[i]}
+                else:
+                    still.append(i)
+            live = still
+        out.extend(results)
+    return out
+
+
+def summarize_episodes(finals: list[dict]) -> dict[str, float]:
+    """Mean of the per-episode numbers the reports use (success only where the env reports it)."""
+    summary = {"episodes": len(finals), "mean_return": float(np.mean([f["return"] for f in finals])),
+               "mean_steps": float(np.mean([f["steps"] for f in finals]))}
+    for key, name in (("success", "success_rate"), ("position_error_px", "mean_position_error_px"),
+                      ("scale_error", "mean_scale_error"), ("iou", "mean_iou")):
+        if all(key in f for f in finals):
+            summary[name] = float(np.mean([f[key] for f in finals]))
+    return summary
+
+
+def module_actor(module) -> Callable[[np.ndarray], np.ndarray]:
+    """Greedy actions of an RLModule (DQN: argmax Q) for a batch of observations, on its device."""
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    def act(observations: np.ndarray) -> np.ndarray:
+        device = next(module.parameters()).device
+        with torch.no_grad():
+            out = module.forward_inference({Columns.OBS: torch.from_numpy(observations).to(device)})
+        return out[Columns.ACTIONS].cpu().numpy()
+
+    return act
+
+
+# Keys of the training env_config that validation leaves out: it measures placement only (no
+# realism critic to load), on the validation faces, from the plain start distribution.
+NOT_VALIDATED = ("realism_checkpoint", "realism_weight", "realism_fn", "aligned_start_prob", "augment", "split")
+
+
+def validation_env_config(preset: dict, env_config: dict | None) -> dict:
+    """The env_config validation plays: the run's own (faces, mode, sizes...), minus what is
+    training-only, plus the preset's `validation.env_config` (split="validation" by default)."""
+    merged = {**preset.get("env_config", {}), **(env_config or {})}
+    base = {k: v for k, v in merged.items() if k not in NOT_VALIDATED}
+    return {"split": "validation", **base, **preset.get("validation", {}).get("env_config", {})}
+
+
+class Validator:
+    """Plays `episodes` fixed greedy episodes on envs made by `make_env()`, `batch` at a time."""
+
+    def __init__(self, make_env: Callable[[], Any], episodes: int = 100, seed: int = 20_000, batch: int = 50):
+        if episodes < 1:
+            raise ValueError(f"validation episodes must be >= 1, got {episodes}")
+        self.seeds = [seed + i for i in range(episodes)]
+        self.envs = [make_env() for _ in range(min(batch, episodes))]
+
+    def __call__(self, module) -> dict[str, float]:
+        was_training = module.training
+        module.eval()
+        try:
+            return summarize_episodes(play_greedy(module_actor(module), self.envs, self.seeds))
+        finally:
+            module.train(was_training)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def learner_module(algo, observation_space, action_space):
+    """A copy of the policy's RLModule holding the learner's current weights (the env runners'
+    copies may lag behind when weights are synced less often than every step)."""
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
+    module = getattr(algo, "_validation_module", None)
+    if module is None:
+        spec = algo.config.get_rl_module_spec(spaces={DEFAULT_MODULE_ID: (observation_space, action_space)},
+                                              inference_only=True)
+        module = algo._validation_module = spec.build()
+    module.set_state(algo.learner_group.get_weights([DEFAULT_MODULE_ID])[DEFAULT_MODULE_ID])
+    return module
