@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs import fusion
+from envs.augment import Augmentation
 from envs.faces import FaceSet, load_faces
 from envs.faces.split import HELDOUT_FRACTION, VALIDATION_FRACTION
 
@@ -103,7 +104,8 @@ class FaceFusionEnv(gym.Env):
     size per axis and scale log-uniform in `[1 - max_scale_change, 1 + max_scale_change]`,
     redrawn if it already lies within tolerance. With `aligned_start_prob` > 0 (a training
     curriculum, off by default) that fraction of episodes starts within half a step of the
-    goal, so the agent meets "in place, now stop" early. `reset(options=...)` accepts `target`,
+    goal, so the agent meets "in place, now stop" early. With `augment` (training only, off by
+    default) each episode sees its photos through random camera settings (`envs.augment`). `reset(options=...)` accepts `target`,
     `source` (face indices), `offset` (dx, dy as fractions of face size) and `scale` to fix them.
 
     ## Episode End
@@ -158,6 +160,7 @@ class FaceFusionEnv(gym.Env):
         realism_weight: float = 0.0,
         realism_cache: bool = True,
         aligned_start_prob: float = 0.0,
+        augment: bool | dict = False,
         blend: str = "paste",
         heldout_fraction: float = HELDOUT_FRACTION,
         validation_fraction: float = VALIDATION_FRACTION,
@@ -205,11 +208,14 @@ class FaceFusionEnv(gym.Env):
         if not 0.0 <= aligned_start_prob <= 1.0:
             raise ValueError(f"aligned_start_prob must be in [0, 1], got {aligned_start_prob}")
         self.aligned_start_prob = float(aligned_start_prob)
+        self.augmentation = Augmentation.from_config(augment)
 
         self.action_space = spaces.Discrete(len(ACTION_NAMES))
         self.observation_space = spaces.Box(0, 255, (self.obs_size, self.obs_size, 3), np.uint8)
-        # Luminance and masks of every face at observation scale, computed once.
-        self._obs_pairs = np.stack([self._obs_pair_of(i) for i in range(len(self.faces))])
+        # Luminance and masks at observation scale, computed on first use (a large set stays
+        # memory-mapped and shared): the most recently used 4096 faces (~14 KB each at 84 px) are kept.
+        self._obs_cache: dict[int, np.ndarray] = {}
+        self._obs_cache_faces = 4096
         self._episode_target = np.zeros((self.obs_size, self.obs_size), np.uint8)
         self._episode_source = np.zeros((self.obs_size, self.obs_size, 2), np.uint8)
         self.target_index = self.source_index = 0
@@ -233,7 +239,13 @@ class FaceFusionEnv(gym.Env):
 
     def _face_obs(self, index: int) -> np.ndarray:
         """Face `index` at observation scale (luminance, mask), as the episode starts from."""
-        return self._obs_pairs[index]
+        pair = self._obs_cache.pop(index, None)
+        if pair is None:
+            pair = self._obs_pair_of(index)
+            if len(self._obs_cache) >= self._obs_cache_faces:
+                del self._obs_cache[next(iter(self._obs_cache))]  # least recently used
+        self._obs_cache[index] = pair  # (re)inserted last: dicts keep insertion order
+        return pair
 
     def _ground_truth(self, target: int, source: int) -> np.ndarray:
         if source == target:
@@ -406,11 +418,26 @@ class FaceFusionEnv(gym.Env):
         if "scale" in options:
             self.placement.scale = float(options["scale"])
         self._crop_frame = None  # realism crop geometry of this episode, built on first use
-        self._episode_source = self._face_obs(source)
-        self._episode_target = self._face_obs(target)[..., 0]
+        self._episode_target, self._episode_source = self._episode_images(target, source)
         self._realism_memo.clear()
         self._realism = self._score_realism()
         return self._observation(), self._info()
+
+    def _episode_images(self, target: int, source: int) -> tuple[np.ndarray, np.ndarray]:
+        """Target luminance and source (luminance, mask) at observation scale for this episode:
+        the stored faces, or with `augment`, seen through random camera settings (one draw for
+        the shared photo in self mode, one per photo in swap mode)."""
+        target_pair, source_pair = self._face_obs(target), self._face_obs(source)
+        if self.augmentation is None:
+            return target_pair[..., 0], source_pair
+        rng = self.np_random
+
+        def seen(pair: np.ndarray) -> np.ndarray:
+            return self.augmentation(pair[..., 0], pair[..., 1], rng)
+
+        target_grey = seen(target_pair)
+        source_grey = target_grey if source == target else seen(source_pair)
+        return target_grey, np.stack([source_grey, source_pair[..., 1]], -1)
 
     def step(self, action):
         if not (isinstance(action, (int, np.integer)) or (isinstance(action, np.ndarray) and action.shape == ())) \
