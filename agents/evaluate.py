@@ -35,11 +35,11 @@ def make_env(env_id: str, env_config: dict, faces: str | None, split: str, reali
     return gym.make(env_id, split=split, render_mode="rgb_array", **config)
 
 
-def run_policy(env, policy, seeds: list[int], realism=None, record: int = 0) -> tuple[dict, list]:
+def run_policy(env, policy, seeds: list[int], realism=None, record: int = 0, judge=None) -> tuple[dict, list]:
     """Play one episode per seed; returns aggregate metrics and recorded frame lists."""
     from envs.baselines import run_episode
 
-    finals, steps, realism_scores, recordings = [], [], [], []
+    finals, steps, realism_scores, recordings, judge_crops = [], [], [], [], []
     for i, seed in enumerate(seeds):
         out = run_episode(env, policy, seed=seed, record=i < record)
         finals.append(out["info"])
@@ -47,6 +47,10 @@ def run_policy(env, policy, seeds: list[int], realism=None, record: int = 0) -> 
         if realism is not None:
             crop = env.unwrapped.realism_crop(realism.image_size)
             realism_scores.append(float(realism(crop[None])[0]))
+        if judge is not None:  # the independent judge: each blend mode of the final placement
+            from detectors.judge import episode_crops
+
+            judge_crops.append(episode_crops(env, judge))
         if out["frames"] is not None:
             recordings.append(out["frames"])
     metrics = {
@@ -60,12 +64,27 @@ def run_policy(env, policy, seeds: list[int], realism=None, record: int = 0) -> 
     }
     if realism_scores:
         metrics["mean_realism"] = float(np.mean(realism_scores))
+    if judge_crops:
+        from detectors.judge import policy_columns
+
+        metrics.update(policy_columns(judge, judge_crops))
     return metrics, recordings
+
+
+def _load_detector(flag: str, loader, path):
+    """A detectors checkpoint (None if not asked for); a missing or wrong one is a
+    CheckpointError naming the flag and the file, not a traceback."""
+    if path is None:
+        return None
+    try:
+        return loader(path)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{flag}: {exc}") from exc
 
 
 def evaluate(checkpoint: str | Path, out: str | Path, *, env_id: str | None = None, faces: str | None = None,
              split: str = "heldout", episodes: int = 50, seed: int = 10_000, detector: str | None = None,
-             strips: int = 3, progress: bool = True) -> dict[str, Any]:
+             strips: int = 3, progress: bool = True, judge: str | None = None) -> dict[str, Any]:
     """Evaluate and write the report; returns the metrics dict."""
     from envs.baselines import LandmarkPolicy, OraclePolicy, RandomPolicy
 
@@ -75,11 +94,11 @@ def evaluate(checkpoint: str | Path, out: str | Path, *, env_id: str | None = No
         raise CheckpointError(f"--env {env_id}: the checkpoint was trained on {ckpt.env}")
     if not env_id.startswith("FaceFusion"):
         raise CheckpointError(f"--env {env_id}: agents.evaluate reports on the FaceFusion envs only")
-    realism = None
-    if detector is not None:
-        from detectors import Realism
+    from detectors import Realism
+    from detectors.judge_model import Judge
 
-        realism = Realism.from_checkpoint(detector)
+    realism = _load_detector("--detector", Realism.from_checkpoint, detector)
+    judge_net = _load_detector("--judge", Judge.from_checkpoint, judge)
     env = make_env(env_id, ckpt.env_config, faces, split)
     policy = GreedyPolicy(load_module(ckpt))
     policy.check_spaces(env, f"--checkpoint {checkpoint}")
@@ -92,11 +111,13 @@ def evaluate(checkpoint: str | Path, out: str | Path, *, env_id: str | None = No
                   ("landmark", LandmarkPolicy())]
     for name, contender in tqdm(contenders, desc="evaluating", disable=not progress):
         results[name], recordings[name] = run_policy(env, contender, seeds, realism,
-                                                     record=strips if name == "policy" else 0)
+                                                     record=strips if name == "policy" else 0, judge=judge_net)
     meta = {"checkpoint": str(Path(checkpoint).resolve()), "env": env_id, "split": split,
             "faces": faces or ckpt.env_config.get("faces", "default"), "first_seed": seed,
             "detector": detector, "success": {"position_tolerance_px": env.unwrapped.position_tolerance_px,
                                               "scale_tolerance": env.unwrapped.scale_tolerance}}
+    if judge_net is not None:
+        meta.update(judge=judge_net.source, judge_threshold=judge_net.threshold)
     metrics = {**results, "meta": meta}
     atomic_write_json(out / "metrics.json", metrics)
     _write_pictures(out, recordings["policy"])
@@ -157,6 +178,17 @@ def markdown_report(metrics: dict) -> str:
         if has_realism:
             row += f" {m['mean_realism']:.3f} |"
         lines.append(row)
+    if "judge_p_fake_paste" in metrics["policy"]:
+        from envs.fusion import BLENDS
+
+        lines += ["", (f"Independent realism judge `{meta['judge']}` (never trained on policy outputs): mean "
+                       f"P(fused) / detection rate at its threshold {meta['judge_threshold']:.3f} (5% false alarms "
+                       "on its validation real crops), the final placement fused with each blend mode:"), "",
+                  "| policy | " + " | ".join(BLENDS) + " |", "|---|" + "---|" * len(BLENDS)]
+        for name in ("policy", "oracle", "landmark", "random"):
+            m = metrics[name]
+            lines.append(f"| {name} | " + " | ".join(
+                f"{m[f'judge_p_fake_{b}']:.3f} / {m[f'judge_detection_rate_{b}']:.1%}" for b in BLENDS) + " |")
     lines += [
         "",
         "The landmark baseline is one-shot (detect, align, stop: 1 step); in self mode it is exact by "
@@ -194,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=10_000, help="seed of the first episode")
     p.add_argument("--detector", default=None, help="detectors checkpoint dir: adds realism scores")
+    p.add_argument("--judge", default=None, help="detectors.judge checkpoint dir: adds the independent judge's "
+                   "P(fused) and detection rate per blend mode")
     p.add_argument("--out", default="eval")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -204,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         metrics = evaluate(args.checkpoint, args.out, env_id=args.env, faces=args.faces, split=args.split,
                            episodes=args.episodes, seed=args.seed, detector=args.detector,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, judge=args.judge)
     except CheckpointError as exc:
         print(f"agents.evaluate: error: {exc}", file=sys.stderr)
         return 2
