@@ -11,4 +11,4 @@ CLI: python -m envs.faces prepare SRC --out CACHE_DIR ; python -m envs.faces sho
 from .api import load_faces, prepare
 from .faceset import FaceDataError, FaceSet
 
-__all__ = ["FaceSet", "FaceDataError", "load_faces", "prepare"]
+__all__ = ["FaceDataError", "FaceSet", "load_faces", "prepare"]

@@ -1,11 +1,16 @@
-"""CLI: `prepare` builds (or reuses) a cached face set and prints what was kept and skipped;
-`show` draws a contact sheet. Exit codes: 0 ok, 1 no usable face, 2 bad arguments or source."""
+"""CLI: `prepare` builds (or reuses, or resumes) a sharded, memory-mapped face set and prints
+what was kept and skipped; `show` draws a contact sheet. Exit codes: 0 ok, 1 no usable face
+(or the cache cannot be written), 2 bad arguments or source.
+
+`prepare --address auto` (or host:port) builds the shards as Ray tasks across a cluster (Ray
+is optional and only imported then; the photos must be at the same path on every node)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from .decode import DEFAULT_MAX_PIXELS, MIN_SIDE
+from .shards import DEFAULT_SHARD_SIZE
 
 
 def _shown(name: str) -> str:
@@ -26,7 +31,12 @@ def _summary(rep: dict, set_dir: str | None, from_cache: bool, out=None) -> None
     print(f"faces kept: {c['kept']} ({backends}); skipped: {c['skipped']}; ignored: {c['ignored']}", file=out)
     if sp:
         print(f"split (heldout_fraction={sp['heldout_fraction']}, seed={sp['seed']}): "
-              f"train {sp['train']}, heldout {sp['heldout']}", file=out)
+              f"train {sp['train']}, validation {sp.get('validation', 0)}, heldout {sp['heldout']}", file=out)
+    sh = rep.get("shards")
+    if sh and not from_cache:
+        nodes = f" on {len(sh['ray_nodes'])} Ray nodes" if sh.get("ray_nodes") else ""
+        print(f"shards: {sh['n']} of {sh['size']} photos ({sh['resumed']} reused from an interrupted run){nodes}; "
+              f"{c['kept'] + c['skipped']} photos in {rep['seconds']:.1f} s", file=out)
     where = set_dir or "(not cached)"
     print(f"{'loaded from cache' if from_cache else 'written to'}: {where}", file=out)
 
@@ -43,7 +53,13 @@ def main(argv=None) -> int:
                     help=f"refuse images with more pixels (checked from the header); min side is {MIN_SIDE}")
     pp.add_argument("--heldout-fraction", type=float, default=0.2)
     pp.add_argument("--seed", type=int, default=0)
-    pp.add_argument("--workers", type=int, default=None, help="threads (default 2 x cores, max 8)")
+    pp.add_argument("--workers", type=int, default=None, help="local threads (default 2 x cores, max 8)")
+    pp.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
+                    help="photos per shard, the unit of resuming and of Ray tasks (an interrupted build "
+                         "keeps its own)")
+    pp.add_argument("--address", default=None,
+                    help="build shards as Ray tasks on the cluster at this address ('auto' or host:port; "
+                         "needs ray installed); default: local threads")
     pp.add_argument("--no-progress", action="store_true")
     ps = sub.add_parser("show", help="write a PNG contact sheet of a cached set")
     ps.add_argument("src", help="cache dir (or any source load_faces accepts)")
@@ -60,9 +76,12 @@ def main(argv=None) -> int:
         if args.cmd == "prepare":
             if not 0 < args.heldout_fraction < 1:
                 p.error("--heldout-fraction must be in (0, 1)")
+            if args.shard_size < 1:
+                p.error("--shard-size must be >= 1")
             settings = Settings(canvas=args.canvas, backend=args.backend, max_pixels=args.max_pixels)
             res = prepare(args.src, args.out, settings, progress=not args.no_progress, workers=args.workers,
-                          heldout_fraction=args.heldout_fraction, seed=args.seed)
+                          heldout_fraction=args.heldout_fraction, seed=args.seed, shard_size=args.shard_size,
+                          address=args.address, log=lambda msg: print(msg, file=sys.stderr, flush=True))
             _summary(res.report, res.set_dir, res.from_cache)
         else:
             from .show import contact_sheet, save_png

@@ -7,11 +7,14 @@ import warnings
 from dataclasses import dataclass
 
 from . import cache
+from .build import add_split, build
 from .decode import DEFAULT_MAX_PIXELS
 from .faceset import FaceDataError, FaceSet
-from .pipeline import Settings, report as make_report, run, to_faceset
+from .pipeline import Settings, kept_row, run, to_faceset
+from .pipeline import report as make_report
+from .shards import DEFAULT_SHARD_SIZE
 from .sources import LFW_PAD, LFW_SIDE, default_items, default_versions, list_folder
-from .split import heldout_mask
+from .split import HELDOUT_FRACTION
 
 
 @dataclass
@@ -32,15 +35,6 @@ def _skip_summary(skipped: list[dict], limit: int = 5) -> str:
     parts = [f"{n} x {r}" for r, n in sorted(counts.items(), key=lambda kv: -kv[1])]
     eg = "; ".join(f"{s['file']}: {s['reason']}" for s in skipped[:limit])
     return f"{len(skipped)} skipped ({', '.join(parts)}); e.g. {eg}"
-
-
-def add_split(report: dict, fs: FaceSet, heldout_fraction: float, seed: int) -> dict:
-    """The train/held-out assignment that FaceSet.split(...) gives for these settings."""
-    held = heldout_mask(fs.files, heldout_fraction, seed) if len(fs) else []
-    report["split"] = {"heldout_fraction": heldout_fraction, "seed": seed,
-                       "train": int(len(fs) - sum(held)), "heldout": int(sum(held)),
-                       "heldout_files": [f for f, h in zip(fs.files, held) if h]}
-    return report
 
 
 def _from_cache_dir(path: str, settings: Settings) -> Prepared:
@@ -64,10 +58,27 @@ def _from_cache_dir(path: str, settings: Settings) -> Prepared:
     raise FaceDataError(f"{path}: no loadable face set ({'; '.join(errors)})")
 
 
+def _writable(cache_dir: str) -> bool:
+    try:
+        cache.init_dir(cache_dir)
+    except OSError as exc:
+        warnings.warn(f"could not write the face cache in {cache_dir}: {exc}; faces are prepared in memory",
+                      stacklevel=3)
+        return False
+    return True
+
+
 def prepare(source="default", cache_dir: str | None = None, settings: Settings | None = None, *,
             progress: bool = False, workers: int | None = None, use_cache: bool = True,
-            heldout_fraction: float = 0.2, seed: int = 0) -> Prepared:
-    """Faces from `source` ("default", a photo folder, or a cache dir) with a full report."""
+            heldout_fraction: float = HELDOUT_FRACTION, seed: int = 0, shard_size: int = DEFAULT_SHARD_SIZE,
+            address: str | None = None, log=None) -> Prepared:
+    """Faces from `source` ("default", a photo folder, or a cache dir) with a full report.
+
+    A new set is built shard by shard into the cache (bounded memory, resumed after an
+    interruption: `log` is told how much was already done), on `workers` local threads or,
+    with `address` ("auto" or "host:port"), as Ray tasks across that cluster. It opens
+    memory-mapped. `use_cache=False` builds in RAM and writes nothing.
+    """
     settings = settings or Settings()
     cache_dir = os.fspath(cache_dir) if cache_dir is not None else cache.default_cache_dir()
     ignored: list[str] = []
@@ -94,6 +105,7 @@ def prepare(source="default", cache_dir: str | None = None, settings: Settings |
     key = cache.cache_key(src, settings.as_dict())
     src_summary = {k: v for k, v in src.items() if k not in ("files", "unlisted")}
     src_summary["n_files"] = len(items)
+    del src  # the listing can be large; the key holds what matters
     if use_cache:
         d = cache.set_path(cache_dir, key)
         if cache.read_marker(d):
@@ -103,30 +115,38 @@ def prepare(source="default", cache_dir: str | None = None, settings: Settings |
                 warnings.warn(f"rebuilding: {exc}", stacklevel=2)
                 cache.discard_set(d)
             else:
-                if rep.get("split", {}).get("heldout_fraction") != heldout_fraction or \
-                        rep.get("split", {}).get("seed") != seed:
+                sp = rep.get("split", {})
+                if sp.get("heldout_fraction") != heldout_fraction or sp.get("seed") != seed:
                     try:
-                        cache.write_json(os.path.join(d, cache.REPORT), add_split(rep, fs, heldout_fraction, seed))
+                        cache.write_json(os.path.join(d, cache.REPORT), add_split(rep, fs.files, heldout_fraction, seed))
                     except OSError:
                         pass
                 return Prepared(fs, rep, d, True)
+        use_cache = _writable(cache_dir)
+    if use_cache:
+        set_dir, rep = build(cache_dir, key, items, settings, pre_skipped=pre_skipped, ignored=ignored,
+                             source=src_summary, heldout_fraction=heldout_fraction, seed=seed,
+                             shard_size=shard_size, workers=workers, address=address, progress=progress,
+                             log=log or (lambda msg: None))
+        if set_dir is None:
+            _no_faces(rep, ignored, label)
+        fs, rep = cache.load_set(set_dir)
+        return Prepared(fs, rep, set_dir, False)
     t0 = time.perf_counter()
     faces, skipped = run(items, settings, workers=workers, progress=progress)
-    skipped = sorted(pre_skipped + skipped)
-    rep = make_report(faces, skipped, ignored, settings, src_summary, time.perf_counter() - t0)
+    rep = make_report([kept_row(f) for f in faces], sorted(pre_skipped + skipped), ignored, settings, src_summary,
+                      time.perf_counter() - t0)
     rep["key"] = key
     if not faces:
-        extra = f"; {len(ignored)} non-image files ignored" if ignored else ""
-        raise FaceDataError(f"no usable face in {label}: {_skip_summary(rep['skipped'])}{extra}")
+        _no_faces(rep, ignored, label)
     fs = to_faceset(faces, settings.canvas)
-    add_split(rep, fs, heldout_fraction, seed)
-    set_dir = None
-    if use_cache:
-        try:
-            set_dir = cache.write_set(cache_dir, key, fs, rep)
-        except OSError as exc:
-            warnings.warn(f"could not write the face cache in {cache_dir}: {exc}", stacklevel=2)
-    return Prepared(fs, rep, set_dir, False)
+    add_split(rep, fs.files, heldout_fraction, seed)
+    return Prepared(fs, rep, None, False)
+
+
+def _no_faces(rep: dict, ignored: list[str], label: str):
+    extra = f"; {len(ignored)} non-image files ignored" if ignored else ""
+    raise FaceDataError(f"no usable face in {label}: {_skip_summary(rep['skipped'])}{extra}")
 
 
 def load_faces(source="default", cache_dir=None, *, canvas: int = 256, backend: str = "auto",

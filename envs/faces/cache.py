@@ -2,12 +2,15 @@
 
 Layout of a cache dir:
     CACHEDIR.TAG            marks the folder as a cache (backup tools skip it)
-    set-<key>/              one complete set per (source, settings): faces.npz, report.json,
-                            COMPLETE (written last, inside the temp dir, before the rename)
-    .tmp-<key>-<pid>-*/     a set being built; renamed to set-<key> only when complete
+    set-<key>/              one complete set per (source, settings): sharded arrays (see
+                            `shards`), report.json, COMPLETE (written last, before the rename)
+    .build-<key>/           a set being built (or interrupted): its finished shards are kept,
+                            and the next `prepare` of the same source and settings resumes it
+    .lock-<key>             held by the process building that set
+    .tmp-<key>-<pid>-*/     temp dirs of older writers; removed by the next writer
 
 A reader only ever sees set-* directories, which appear by a single rename after their
-marker is on disk. Temp dirs of dead builders are removed by the next writer.
+marker is on disk. Sets written before sharding (one faces.npz) still load, into RAM.
 """
 from __future__ import annotations
 
@@ -15,12 +18,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 
 import numpy as np
 
+from . import shards
 from .faceset import FaceDataError, FaceSet
+from .shards import fsync_dir, write_json  # noqa: F401  (part of this module's API)
 
 CACHE_ENV = "RLFF_CACHE_DIR"
 TAG = "CACHEDIR.TAG"
@@ -94,24 +98,6 @@ def _fsync_file(path: str) -> None:
         os.close(fd)
 
 
-def _write_arrays(path: str, fs: FaceSet) -> None:
-    with open(path, "wb") as f:  # uncompressed: loading must stay well under a second
-        np.savez(f, images=fs.images, masks=fs.masks, landmarks=fs.landmarks, keypoints=fs.keypoints,
-                 boxes=fs.boxes, files=np.array(fs.files, dtype=str), backends=np.array(fs.backends, dtype=str))
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def write_json(path: str, obj: dict) -> None:
-    """Write JSON atomically (temp file + replace) so readers never see half a file."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, ensure_ascii=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -138,35 +124,46 @@ def remove_stale_tmp(cache_dir: str) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def write_set(cache_dir: str, key: str, fs: FaceSet, report: dict) -> str:
-    """Write a set for `key` and publish it with one rename; returns its directory."""
+def init_dir(cache_dir: str) -> None:
+    """Create the cache dir with its CACHEDIR.TAG; remove temp dirs of dead writers."""
     os.makedirs(cache_dir, exist_ok=True)
     tag = os.path.join(cache_dir, TAG)
     if not os.path.exists(tag):
         with open(tag, "w", encoding="utf-8") as f:
             f.write(TAG_TEXT)
     remove_stale_tmp(cache_dir)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{key}-{os.getpid()}-", dir=cache_dir)
-    final = set_path(cache_dir, key)
+
+
+def publish(tmp: str, final: str) -> None:
+    """Rename a finished set dir into place; a set already there with a marker wins (the same
+    set by another process), an unmarked leftover is replaced."""
     try:
-        _write_arrays(os.path.join(tmp, ARRAYS), fs)
-        write_json(os.path.join(tmp, REPORT), report)
-        write_json(os.path.join(tmp, MARKER), {"key": key, "created_ns": time.time_ns(), "n": len(fs),
-                                               "settings": report.get("settings")})
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if read_marker(final):  # another process published the same set first
-                shutil.rmtree(tmp, ignore_errors=True)
-                return final
-            aside = f"{final}.broken-{os.getpid()}"  # incomplete leftovers (no marker): replace
-            os.rename(final, aside)
-            os.rename(tmp, final)
-            shutil.rmtree(aside, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+        os.rename(tmp, final)
+    except OSError:
+        if read_marker(final):
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        aside = f"{final}.broken-{os.getpid()}"
+        os.rename(final, aside)
+        os.rename(tmp, final)
+        shutil.rmtree(aside, ignore_errors=True)
+    fsync_dir(os.path.dirname(final))
+
+
+def read_json(path: str):
+    """Parsed JSON, or None if the file is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def read_report(set_dir: str) -> dict:
+    rep = read_json(os.path.join(set_dir, REPORT))
+    if not isinstance(rep, dict):
+        raise FaceDataError(f"{set_dir}: missing or unreadable {REPORT}")
+    return rep
 
 
 def discard_set(set_dir: str) -> None:
@@ -181,15 +178,28 @@ def discard_set(set_dir: str) -> None:
 
 
 def load_set(set_dir: str) -> tuple[FaceSet, dict]:
-    """FaceSet and report of a complete set; FaceDataError if it is not complete or corrupt."""
+    """FaceSet and report of a complete set (sharded sets memory-mapped, older single-file
+    sets in RAM); FaceDataError if it is not complete, corrupt, or of an unknown format."""
     if not read_marker(set_dir):
         raise FaceDataError(f"{set_dir}: not a complete face set (no {MARKER} marker)")
+    manifest = read_json(os.path.join(set_dir, shards.MANIFEST))
     try:
-        with np.load(os.path.join(set_dir, ARRAYS), allow_pickle=False) as z:
-            fs = FaceSet(z["images"], z["masks"], z["landmarks"], z["keypoints"], z["boxes"],
-                         tuple(str(s) for s in z["files"]), tuple(str(s) for s in z["backends"]))
-        with open(os.path.join(set_dir, REPORT), encoding="utf-8") as f:
-            report = json.load(f)
-    except Exception as exc:  # BadZipFile, OSError, ValueError (shapes), KeyError, ...
-        raise FaceDataError(f"{set_dir}: corrupt face set ({type(exc).__name__}: {exc})") from None
+        if manifest is not None:
+            if manifest.get("format") != shards.FORMAT:
+                raise FaceDataError(f"{set_dir}: face set format {manifest.get('format')!r}, this version reads "
+                                    f"{shards.FORMAT}: re-run `python -m envs.faces prepare` on the photos")
+            fs = shards.open_set(set_dir, manifest)
+        elif os.path.exists(os.path.join(set_dir, ARRAYS)):
+            with np.load(os.path.join(set_dir, ARRAYS), allow_pickle=False) as z:
+                fs = FaceSet(z["images"], z["masks"], z["landmarks"], z["keypoints"], z["boxes"],
+                             tuple(str(s) for s in z["files"]), tuple(str(s) for s in z["backends"]))
+        else:
+            raise FaceDataError(f"{set_dir}: neither {shards.MANIFEST} nor {ARRAYS} (unknown face set format): "
+                                "re-run `python -m envs.faces prepare` on the photos")
+        report = read_report(set_dir)
+    except FaceDataError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (BadZipFile, OSError, ValueError, KeyError, ...)
+        raise FaceDataError(f"{set_dir}: corrupt face set ({type(exc).__name__}: {exc}); "
+                            "re-run `python -m envs.faces prepare` on the photos") from None
     return fs, report

@@ -52,7 +52,7 @@ def read_header(data: bytes) -> tuple[str, int, int]:
             return str(im.format), int(im.size[0]), int(im.size[1])
     except Image.DecompressionBombError as exc:
         raise SkipImage(f"too large: {exc}") from None
-    except Exception:  # UnidentifiedImageError, SyntaxError from broken headers, ...
+    except Exception:  # noqa: BLE001  (UnidentifiedImageError, SyntaxError from broken headers, ...)
         raise SkipImage("not an image (unrecognised or corrupt header)") from None
 
 

@@ -47,7 +47,7 @@ class FaceSet:
     def canvas(self) -> int:
         return int(self.images.shape[1])
 
-    def subset(self, indices) -> "FaceSet":
+    def subset(self, indices) -> FaceSet:
         """Faces at `indices` (int sequence, boolean mask or slice), in that order."""
         idx = np.arange(len(self))[indices] if isinstance(indices, slice) else np.asarray(indices)
         if idx.dtype == bool:
@@ -60,7 +60,7 @@ class FaceSet:
                        tuple(self.backends[i] for i in idx))
 
     def split(self, part: str, heldout_fraction: float = HELDOUT_FRACTION, seed: int = 0,
-              validation_fraction: float = VALIDATION_FRACTION) -> "FaceSet":
+              validation_fraction: float = VALIDATION_FRACTION) -> FaceSet:
         """"train", "validation", "heldout" or "all" (see `envs.faces.split`). Membership
         depends only on (seed, file name)."""
         mask = part_mask(self.files, part, heldout_fraction, validation_fraction, seed)

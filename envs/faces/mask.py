@@ -45,7 +45,7 @@ def ellipse_mask(box: np.ndarray, size: int) -> np.ndarray:
     mask, which has no real face outline."""
     x0, y0, x1, y1 = [float(v) for v in box]
     hard = np.zeros((size, size), np.uint8)
-    centre = (int(round(((x0 + x1) / 2 - 0.5) * 16)), int(round(((y0 + y1) / 2 - 0.5) * 16)))
-    axes = (int(round((x1 - x0) / 2 * 16)), int(round((y1 - y0) / 2 * 16)))
+    centre = (round(((x0 + x1) / 2 - 0.5) * 16), round(((y0 + y1) / 2 - 0.5) * 16))
+    axes = (round((x1 - x0) / 2 * 16), round((y1 - y0) / 2 * 16))
     cv2.ellipse(hard, centre, axes, 0, 0, 360, 255, thickness=-1, lineType=cv2.LINE_8, shift=4)
     return feather(hard, FEATHER * max(x1 - x0, y1 - y0))

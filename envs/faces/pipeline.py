@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -64,7 +64,7 @@ def process(item: Item, settings: Settings) -> Face | str:
         return str(exc)
     except MemoryError:
         return "out of memory while decoding"
-    except Exception as exc:  # a decoder/detector failure on one file must not stop the run
+    except Exception as exc:  # noqa: BLE001  (a decoder/detector failure on one file must not stop the run)
         return f"error: {type(exc).__name__}: {exc}"
 
 
@@ -101,39 +101,56 @@ def default_workers() -> int:
     return max(1, min(8, 2 * (os.cpu_count() or 1)))
 
 
+def stream(items: list[Item], settings: Settings, workers: int | None = None, window: int | None = None):
+    """Yield (position, Face or skip reason) for every item, in completion order, with at most
+    `window` items in flight (default 4 x workers) so memory stays bounded on any folder size."""
+    workers = max(1, min(workers or default_workers(), len(items) or 1))
+    if workers == 1:
+        for i, it in enumerate(items):
+            yield i, process(it, settings)
+        return
+    window = max(workers, window or 4 * workers)
+    with ThreadPoolExecutor(workers, thread_name_prefix="faces") as ex:
+        pending: dict = {}
+        todo = iter(enumerate(items))
+        try:
+            while True:
+                for i, it in todo:
+                    pending[ex.submit(process, it, settings)] = i
+                    if len(pending) >= window:
+                        break
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield pending.pop(f), f.result()
+        finally:  # also on an exception or an abandoned generator: drop what has not started
+            for f in pending:
+                f.cancel()
+
+
 def run(items: list[Item], settings: Settings, workers: int | None = None,
         progress: bool = False) -> tuple[list[Face], list[tuple[str, str]]]:
     """Process all items; returns (faces, skipped) both in item order."""
-    workers = max(1, min(workers or default_workers(), len(items) or 1))
     results: list = [None] * len(items)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(items), unit="img", desc="faces", dynamic_ncols=True)
+    bar = progress_bar(len(items)) if progress else None
     try:
-        if workers == 1:
-            for i, it in enumerate(items):
-                results[i] = process(it, settings)
-                if bar:
-                    bar.update()
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="faces") as ex:
-                futs = {ex.submit(process, it, settings): i for i, it in enumerate(items)}
-                try:
-                    for f in as_completed(futs):
-                        results[futs[f]] = f.result()
-                        if bar:
-                            bar.update()
-                except BaseException:
-                    for f in futs:
-                        f.cancel()
-                    raise
+        for i, r in stream(items, settings, workers):
+            results[i] = r
+            if bar:
+                bar.update()
     finally:
         if bar:
             bar.close()
     faces = [r for r in results if isinstance(r, Face)]
     skipped = [(it.name, r) for it, r in zip(items, results) if isinstance(r, str)]
     return faces, skipped
+
+
+def progress_bar(total: int, initial: int = 0):
+    """tqdm bar in photos with rate and ETA (resumed work counts as done, not in the rate)."""
+    from tqdm import tqdm
+    return tqdm(total=total, initial=initial, unit="img", desc="faces", dynamic_ncols=True, smoothing=0.1)
 
 
 def to_faceset(faces: list[Face], size: int) -> FaceSet:
@@ -149,12 +166,19 @@ def to_faceset(faces: list[Face], size: int) -> FaceSet:
                    tuple(f.name for f in faces), tuple(f.backend for f in faces))
 
 
-def report(faces: list[Face], skipped: list[tuple[str, str]], ignored: list[str], settings: Settings,
+def kept_row(face: Face) -> dict:
+    """The report's line for a kept photo (backend, faces seen, box and size in photo pixels)."""
+    return {"file": face.name, "backend": face.backend, "n_faces": int(face.n_faces),
+            "box": [round(float(v), 2) for v in face.source_box], "size": list(face.source_size)}
+
+
+def report(kept: list[dict], skipped: list[tuple[str, str]], ignored: list[str], settings: Settings,
            source: dict, seconds: float) -> dict:
-    """JSON-able account of every file: kept (with backend, n_faces, box), skipped (reason), ignored."""
+    """JSON-able account of every file: kept (`kept_row`s: backend, n_faces, box), skipped
+    (reason), ignored."""
     by_backend: dict[str, int] = {}
-    for f in faces:
-        by_backend[f.backend] = by_backend.get(f.backend, 0) + 1
+    for k in kept:
+        by_backend[k["backend"]] = by_backend.get(k["backend"], 0) + 1
     reasons: dict[str, int] = {}
     for _, r in skipped:
         key = r.split(":")[0]
@@ -164,11 +188,9 @@ def report(faces: list[Face], skipped: list[tuple[str, str]], ignored: list[str]
         "settings": settings.as_dict(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(seconds, 3),
-        "counts": {"kept": len(faces), "skipped": len(skipped), "ignored": len(ignored),
+        "counts": {"kept": len(kept), "skipped": len(skipped), "ignored": len(ignored),
                    "by_backend": by_backend, "skip_reasons": reasons},
-        "kept": [{"file": f.name, "backend": f.backend, "n_faces": int(f.n_faces),
-                  "box": [round(float(v), 2) for v in f.source_box], "size": list(f.source_size)}
-                 for f in faces],
+        "kept": list(kept),
         "skipped": [{"file": n, "reason": r} for n, r in skipped],
         "ignored": list(ignored),
     }
