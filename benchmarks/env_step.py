@@ -45,8 +45,8 @@ def main() -> None:
             env.reset()
 
     size = (args.obs_size, args.obs_size)
-    pair = np.ascontiguousarray(bare_env._obs_pairs[0])
-    target = np.ascontiguousarray(bare_env._obs_pairs[0][..., 0])
+    pair = np.ascontiguousarray(bare_env._face_obs(0))
+    target = np.ascontiguousarray(bare_env._face_obs(0)[..., 0])
     matrix = fusion.similarity(1.03, (args.obs_size / 2, args.obs_size / 2), (1.5, -2.0))
 
     def bare():
