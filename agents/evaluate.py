@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from agents.checkpoints import CheckpointError, GreedyPolicy, load_module, resolve
+from agents.checkpoints import WHICH, CheckpointError, GreedyPolicy, load_module, resolve
 from agents.run_dir import atomic_write_json, atomic_write_text
 from envs.faces.split import PARTS
 
@@ -28,8 +28,9 @@ def make_env(env_id: str, env_config: dict, faces: str | None, split: str, reali
 
     import envs  # noqa: F401
 
-    drop = ("split", "realism_fn", "realism_weight", "realism_checkpoint", "aligned_start_prob")
-    config = {k: v for k, v in env_config.items() if k not in drop}
+    from agents.validation import NOT_VALIDATED
+
+    config = {k: v for k, v in env_config.items() if k not in NOT_VALIDATED}
     if faces is not None:
         config["faces"] = faces
     return gym.make(env_id, split=split, render_mode="rgb_array", **config)
@@ -82,13 +83,13 @@ def _load_detector(flag: str, loader, path):
         raise CheckpointError(f"{flag}: {exc}") from exc
 
 
-def evaluate(checkpoint: str | Path, out: str | Path, *, env_id: str | None = None, faces: str | None = None,
+def evaluate(checkpoint: str | Path, out: str | Path, *, which: str = "best", env_id: str | None = None, faces: str | None = None,
              split: str = "heldout", episodes: int = 50, seed: int = 10_000, detector: str | None = None,
              strips: int = 3, progress: bool = True, judge: str | None = None) -> dict[str, Any]:
     """Evaluate and write the report; returns the metrics dict."""
     from envs.baselines import LandmarkPolicy, OraclePolicy, RandomPolicy
 
-    ckpt = resolve(checkpoint)
+    ckpt = resolve(checkpoint, which)
     env_id = env_id or ckpt.env or "FaceFusion-v0"
     if ckpt.env is not None and env_id != ckpt.env:
         raise CheckpointError(f"--env {env_id}: the checkpoint was trained on {ckpt.env}")
@@ -112,7 +113,8 @@ def evaluate(checkpoint: str | Path, out: str | Path, *, env_id: str | None = No
     for name, contender in tqdm(contenders, desc="evaluating", disable=not progress):
         results[name], recordings[name] = run_policy(env, contender, seeds, realism,
                                                      record=strips if name == "policy" else 0, judge=judge_net)
-    meta = {"checkpoint": str(Path(checkpoint).resolve()), "env": env_id, "split": split,
+    meta = {"checkpoint": str(ckpt.module_dir), "which": which, "strips": len(recordings["policy"]),
+            "env": env_id, "split": split,
             "faces": faces or ckpt.env_config.get("faces", "default"), "first_seed": seed,
             "detector": detector, "success": {"position_tolerance_px": env.unwrapped.position_tolerance_px,
                                               "scale_tolerance": env.unwrapped.scale_tolerance}}
@@ -197,7 +199,7 @@ def markdown_report(metrics: dict) -> str:
         "Episode strips (start, middle, end; green = ground-truth box, red = current):",
         "",
     ]
-    lines += [f"![episode {i}](episode_{i}_strip.png)" for i in range(3)]
+    lines += [f"![episode {i}](episode_{i}_strip.png)" for i in range(meta.get("strips", 3))]
     lines += ["", "![episode 0](episode_0.gif)", ""]
     return "\n".join(lines)
 
@@ -220,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m agents.evaluate", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="run dir, checkpoints/iter_* dir, or RLModule dir")
+    p.add_argument("--which", default="best", choices=WHICH,
+                   help="in a run dir: best/ (best validation result) or the newest checkpoint")
     p.add_argument("--env", default=None, help="env id (default: the one the run trained on)")
     p.add_argument("--faces", default=None, help="'default', a prepared cache dir or an image folder")
     p.add_argument("--split", default="heldout", choices=PARTS)
@@ -238,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         metrics = evaluate(args.checkpoint, args.out, env_id=args.env, faces=args.faces, split=args.split,
                            episodes=args.episodes, seed=args.seed, detector=args.detector,
-                           progress=not args.no_progress, judge=args.judge)
+                           progress=not args.no_progress, judge=args.judge, which=args.which)
     except CheckpointError as exc:
         print(f"agents.evaluate: error: {exc}", file=sys.stderr)
         return 2
