@@ -72,10 +72,14 @@ def composite_crop(faces: FaceSet, target: int, source: int, matrix: np.ndarray 
 
 def other_photo(faces: FaceSet, target: int, rng: np.random.Generator) -> int:
     """A face index from a different photo than `target` (for swap composites)."""
-    others = np.flatnonzero(np.asarray(faces.files) != faces.files[target])
-    if len(others) == 0:
+    files, name = faces.files, faces.files[target]
+    same = files.count(name)  # no per-call array of every file name: sets can hold 100k+ faces
+    if same == len(files):
         raise ValueError("swap composites need faces from at least two photos")
-    return int(others[rng.integers(len(others))])
+    j = int(rng.integers(len(files) - same))
+    if same == 1:  # the others are every index but target
+        return j + (j >= target)
+    return [i for i, f in enumerate(files) if f != name][j]
 
 
 def misplacement(rng: np.random.Generator, max_offset: float = 0.3, scale_range=(0.8, 1.25),
