@@ -16,7 +16,11 @@ class FaceDataError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class FaceSet:
-    """N faces, each on a square canvas of side S, with everything in canvas pixels."""
+    """N faces, each on a square canvas of side S, with everything in canvas pixels.
+
+    A set opened from a cache holds images, masks and landmarks as `shards.Rows`: read-only
+    memory maps indexed like arrays (`images[i]` is a numpy view; `subset`/`split` stay mapped;
+    `np.asarray(images)` loads them all into RAM)."""
     images: np.ndarray     # (N, S, S, 3) uint8 RGB
     masks: np.ndarray      # (N, S, S) uint8, feathered face-oval mask
     landmarks: np.ndarray  # (N, 468, 2) float32 (x, y), mediapipe face-mesh order
