@@ -79,6 +79,31 @@ def test_evaluate_with_detector_of_another_crop_size(tiny_run, tmp_path):
     assert "realism" in (out / "report.md").read_text()
 
 
+def test_evaluate_with_judge(tiny_run, tmp_path):
+    """--judge adds the independent judge's mean P(fused) and detection rate per blend mode for
+    every policy; a judge given as --detector, or an RL run as --judge, is a one-line error."""
+    judge = tmp_path / "judge"
+    proc = _run("-m", "detectors.judge", "train", "--dry-run", "--no-progress", "--out", str(judge))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "eval"
+    proc = _run("-m", "agents.evaluate", "--checkpoint", str(tiny_run), "--episodes", "3", "--judge", str(judge),
+                "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    for name in ("policy", "random", "oracle", "landmark"):
+        for blend in ("paste", "color", "seamless"):
+            assert 0.0 < metrics[name][f"judge_p_fake_{blend}"] < 1.0, (name, blend)
+            assert metrics[name][f"judge_detection_rate_{blend}"] in (0.0, 1 / 3, 2 / 3, 1.0), (name, blend)
+    assert metrics["meta"]["judge_threshold"] == json.loads((judge / "judge.json").read_text())["threshold"]
+    assert "| policy | paste | color | seamless |" in (out / "report.md").read_text()
+    for flag, given, expected in (("--detector", judge, "expected a realism critic"),
+                                  ("--judge", tiny_run, "expected a realism judge")):
+        proc = _run("-m", "agents.evaluate", "--checkpoint", str(tiny_run), flag, str(given), "--out",
+                    str(tmp_path / "o"))
+        assert proc.returncode == 2 and expected in proc.stderr and str(given) in proc.stderr, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr
+
+
 def test_checkpoint_loads_without_ray(tiny_run):
     code = ("import sys; from agents.checkpoints import resolve, load_module, GreedyPolicy; "
             "import gymnasium as gym, envs; "
