@@ -148,14 +148,17 @@ def large(n: int, workdir: str, workers: int | None, env_steps: int, rounds: int
         cmd = [*wrapper, sys.executable, "-m", "envs.faces", "prepare", folder, "--out", cache, "--no-progress", *extra]
         r = run_cli(cmd, kill)
         stats = json.loads(r["err"].strip().splitlines()[-1]) if r["err"].strip() and not r["killed"] else {}
+        done = rows["killed half-way"]["shards_on_disk"] if name == "re-run" else 0
+        todo = n - min(n, done * 256)  # photos this run processed (shards of 256)
         if r["killed"]:
             m = _manifest(cache)
             stats = {"shards_on_disk": len(m.get("shards", {})), "n_shards": m.get("n_shards")}
         rows[name] = {**r, **stats}
         msg = [line for line in r["err"].splitlines() if line.startswith("resuming")]
         print(f"{name:16s}: wall {r['wall']:7.1f} s, rc {r['rc']}, "
-              + (f"{n / r['wall']:6.1f} photos/s (wall, incl. start), CPU {stats['cpu_s']:.0f} s "
-                 f"({stats['cpu_s'] / n * 1000:.1f} ms/photo = {2 * n / stats['cpu_s']:.0f} photos/s on 2 free cores), "
+              + (f"{todo} photos, {todo / r['wall']:6.1f} photos/s (wall, incl. start), CPU {stats['cpu_s']:.0f} s "
+                 f"({stats['cpu_s'] / todo * 1000:.1f} ms/photo = {2 * todo / stats['cpu_s']:.0f} photos/s on 2 free "
+                 "cores), "
                  f"peak RSS {stats['maxrss_mb']:.0f} MB" if "cpu_s" in stats else f"{stats}")
               + (f"\n                  {msg[0]}" if msg else ""))
         summary = [line for line in r["out"].splitlines() if not line.startswith("  skipped")]
@@ -173,7 +176,14 @@ def large(n: int, workdir: str, workers: int | None, env_steps: int, rounds: int
                     for i in sample))
     print(f"resumed set == uninterrupted set (files, keypoints, skipped, 300 sampled images/masks): {same}; "
           f"re-run reused {rb['shards']['resumed']} of {rb['shards']['n']} shards; {len(b)} faces")
-    code = ENV_CHECK.format(root=ROOT, cache=full_dir, steps=env_steps, rounds=rounds)
+    env_check(full_dir, env_steps, rounds)
+
+
+def env_check(set_dir: str, env_steps: int, rounds: int) -> None:
+    """An env over a cached set in a fresh process: its memory, and steps/s beside the same
+    train faces copied into RAM ("moves": 50-step episodes; "random": random actions, ~7
+    steps an episode, so a face is fetched at every few steps)."""
+    code = ENV_CHECK.format(root=ROOT, cache=set_dir, steps=env_steps, rounds=rounds)
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     if r.returncode:
         print(r.stderr[-3000:])
@@ -244,7 +254,11 @@ def main() -> None:
     ap.add_argument("--workdir", default=None, help="folders and caches of the large cases (default: a temp dir)")
     ap.add_argument("--env-steps", type=int, default=20000, help="steps per round of the env comparison")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--env-check", default=None, metavar="SET_DIR", help="only the env comparison, on this set")
     args = ap.parse_args()
+    if args.env_check:
+        env_check(args.env_check, args.env_steps, args.rounds)
+        return
     if args.large or args.distributed:
         print(f"cores={os.cpu_count()} loadavg(1 min) before={os.getloadavg()[0]:.2f}")
         tmp = None if args.workdir else tempfile.mkdtemp(prefix="faces-bench-", dir="/tmp")

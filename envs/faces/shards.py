@@ -18,6 +18,7 @@ on disk as read-only shared memory maps (`Rows`), so processes on one node share
 """
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import shutil
@@ -177,8 +178,8 @@ class _ShardMaps:
 
     def get(self, k: int) -> np.ndarray:
         a = self._open.pop(k, None)
-        if a is None:
-            a = np.load(self.paths[k], mmap_mode="r", allow_pickle=False)
+        if a is None:  # a plain ndarray over the map: rows are cheap C views, not np.memmap objects
+            a = np.asarray(np.load(self.paths[k], mmap_mode="r", allow_pickle=False))
             if len(self._open) >= MAX_OPEN_SHARDS:
                 self._open.pop(next(iter(self._open)))
         self._open[k] = a
@@ -204,6 +205,7 @@ class Rows:
         self._maps = maps
         self._counts = np.asarray(counts, np.int64)
         self._starts = np.concatenate([[0], np.cumsum(self._counts)])
+        self._bounds = self._starts.tolist()  # bisect on a list: a scalar lookup in ~0.3 us
         self._index = None if index is None else np.asarray(index, np.int64)
         self.row_shape, self.dtype = tuple(row_shape), np.dtype(dtype)
 
@@ -219,15 +221,15 @@ class Rows:
         return 1 + len(self.row_shape)
 
     def _locate(self, g: int) -> tuple[int, int]:
-        k = int(np.searchsorted(self._starts, g, side="right")) - 1
-        return k, g - int(self._starts[k])
+        k = bisect.bisect_right(self._bounds, g) - 1
+        return k, g - self._bounds[k]
 
     def _row(self, i: int) -> np.ndarray:
-        n = len(self)
+        n = self._bounds[-1] if self._index is None else len(self._index)
         if not -n <= i < n:
             raise IndexError(f"index {i} out of range for {n} rows")
         i %= n
-        k, j = self._locate(int(self._index[i]) if self._index is not None else i)
+        k, j = self._locate(i if self._index is None else int(self._index[i]))
         return self._maps.get(k)[j]
 
     def _positions(self) -> np.ndarray:
