@@ -27,6 +27,14 @@ def parser() -> argparse.ArgumentParser:
                         "default 0 locally, 2 with --address")
     p.add_argument("--num-eval-runners", type=int, default=0, help="separate evaluation runners (0 = driver)")
     p.add_argument("--cpus-per-runner", type=float, default=1.0, help="CPUs Ray reserves per env runner")
+    p.add_argument("--envs-per-runner", type=int, default=None,
+                   help="gymnasium vector envs stepped together in each env runner (one batched forward "
+                        "per step); default: the preset's env_runners.num_envs_per_env_runner, else 1")
+    p.add_argument("--num-learners", type=int, default=None,
+                   help="remote learner actors (0 = learn in the driver); default: the preset's learners section")
+    p.add_argument("--num-gpus-per-learner", type=float, default=None,
+                   help="GPUs per learner (1 = learn on a GPU; with --num-learners 0 the driver's learner "
+                        "uses it); default: the preset's learners section, else 0")
     p.add_argument("--address", default=None,
                    help="join an existing Ray cluster (host:port or 'auto'); omitted = local Ray, dashboard off")
     p.add_argument("--seed", type=int, default=0)
@@ -92,7 +100,11 @@ def validate(args: argparse.Namespace) -> TrainOptions:
         raise ValueError(f"--faces applies to the FaceFusion envs, not {args.env}")
     if args.faces not in (None, "default") and not Path(args.faces).exists():
         raise ValueError(f"--faces {args.faces}: no such file or folder")
-    preset_for(args.env, args.config)  # raises on a bad --config file
+    preset = preset_for(args.env, args.config)  # raises on a bad --config file
+    learners = _learners(preset.get("learners", {}), args)
+    envs_per_runner = args.envs_per_runner
+    if envs_per_runner is not None and envs_per_runner < 1:
+        raise ValueError(f"--envs-per-runner must be >= 1, got {envs_per_runner}")
     env_config = _env_config(args.env_config, args.faces)
     run_dir = args.run_dir or f"runs/{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (Path(run_dir) / "run.json").exists():
@@ -105,8 +117,37 @@ def validate(args: argparse.Namespace) -> TrainOptions:
         env_config=env_config, stop_return=args.stop_return, stop_success=args.stop_success,
         stop_timesteps=args.stop_timesteps, stop_minutes=args.stop_minutes,
         checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
-        final_eval_episodes=args.eval_episodes,
+        final_eval_episodes=args.eval_episodes, envs_per_runner=envs_per_runner, **learners,
     )
+
+
+def _learners(section: dict, args: argparse.Namespace) -> dict:
+    """num_learners / num_gpus_per_learner from the flags, else the --config `learners`
+    section; checked here so a GPU request on a machine without one fails before Ray starts."""
+    where = f"--config {args.config}: learners" if args.config else "preset learners"
+    unknown = sorted(set(section) - {"num_learners", "num_gpus_per_learner"})
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; expected num_learners, num_gpus_per_learner")
+    num_learners = args.num_learners if args.num_learners is not None else section.get("num_learners", 0)
+    gpus = args.num_gpus_per_learner if args.num_gpus_per_learner is not None else \
+        section.get("num_gpus_per_learner", 0)
+    if not isinstance(num_learners, int) or num_learners < 0:
+        raise ValueError(f"--num-learners must be an integer >= 0, got {num_learners!r}")
+    if not isinstance(gpus, (int, float)) or gpus < 0:
+        raise ValueError(f"--num-gpus-per-learner must be >= 0, got {gpus!r}")
+    if gpus > 1 and gpus != int(gpus):
+        raise ValueError(f"--num-gpus-per-learner {gpus}: fractions only below 1 GPU (RLlib shares one GPU)")
+    if gpus and args.address is None:  # local Ray: this machine must have the GPUs
+        import torch
+
+        have = torch.cuda.device_count()
+        need = gpus * max(num_learners, 1)
+        if have < need:
+            raise ValueError(
+                f"--num-gpus-per-learner {gpus:g} with --num-learners {num_learners}: needs {need:g} GPU(s), "
+                f"this machine has {have} visible to torch (CUDA build: {torch.version.cuda is not None}). "
+                f"Drop the option to learn on the CPU, or pass --address of a cluster with GPU nodes.")
+    return {"num_learners": num_learners, "num_gpus_per_learner": float(gpus)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,16 @@ from ray.tune.registry import register_env
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from agents.callbacks import FusionMetricsCallback
-from agents.modules import ImageDQNTorchRLModule
+from agents.fast_dqn import FastDQNConfig
+from agents.modules import ImageDQNTorchRLModule, LeanDQNTorchRLModule
+
+# "fast": agents.fast_dqn (numpy transition buffer, ready tensors to the learner), the default;
+# "rllib": RLlib 2.60's DQN as shipped (episode buffer + learner connector), for side-by-side runs.
+PATHS = ("fast", "rllib")
+# Preset keys only FastDQNConfig knows; dropped on the "rllib" path.
+FAST_ONLY_KEYS = ("updates_per_learner_call", "weights_sync_interval", "store_buffer_in_checkpoints")
+# RLlib's episode buffers and the TransitionReplayBuffer mode that replaces each on the fast path.
+FAST_BUFFER_FOR = {"PrioritizedEpisodeReplayBuffer": True, "EpisodeReplayBuffer": False}
 
 
 def make_env(env_id: str, env_config: dict | None = None) -> gym.Env:
@@ -68,8 +77,18 @@ def build_config(
     seed: int | None = None,
     env_config: dict | None = None,
     max_runner_restarts: int = 1000,
+    num_learners: int | None = None,
+    num_gpus_per_learner: float | None = None,
+    envs_per_runner: int | None = None,
+    path: str = "fast",
 ) -> DQNConfig:
-    """DQNConfig for `env_id` with the preset's sections applied."""
+    """DQNConfig for `env_id` with the preset's sections applied.
+
+    `path`: "fast" (agents.fast_dqn) or "rllib" (RLlib's DQN as shipped). The preset's
+    `learners` section (num_learners, num_gpus_per_learner) and
+    `env_runners.num_envs_per_env_runner` go to RLlib; the keyword arguments win over them."""
+    if path not in PATHS:
+        raise ValueError(f"training path {path!r}: expected one of {PATHS}")
     register(env_id)
     env_config = {**preset.get("env_config", {}), **(env_config or {})}
     probe = make_env(env_id, env_config)
@@ -77,6 +96,11 @@ def build_config(
     probe.close()
 
     training = dict(preset.get("training", {}))
+    if path == "fast":
+        training["replay_buffer_config"] = fast_buffer_config(training.get("replay_buffer_config", {}))
+    else:
+        for key in FAST_ONLY_KEYS:
+            training.pop(key, None)
     if isinstance(training.get("n_step"), list):  # JSON has no tuples; RLlib wants (min, max)
         training["n_step"] = tuple(training["n_step"])
     if training.get("training_intensity") and num_env_runners > 0:
@@ -85,23 +109,32 @@ def build_config(
         # remote runners: without this, 1 runner would replay 2x and 2 runners 1.5x the preset's
         # ratio (more updates per env step, so slower per step, not a like-for-like comparison).
         training["training_intensity"] *= num_env_runners / (num_env_runners + 1)
+    learners = dict(preset.get("learners", {}))
+    if num_learners is not None:
+        learners["num_learners"] = num_learners
+    if num_gpus_per_learner is not None:
+        learners["num_gpus_per_learner"] = num_gpus_per_learner
+    runner_settings = dict(preset.get("env_runners", {}))
+    if envs_per_runner is not None:
+        runner_settings["num_envs_per_env_runner"] = envs_per_runner
     evaluation = dict(preset.get("evaluation", {}))
     eval_overrides = evaluation.pop("evaluation_config", {})
     if "env_config" in eval_overrides:  # merged over the training env_config, not replacing it
         eval_overrides = {**eval_overrides, "env_config": {**env_config, **eval_overrides["env_config"]}}
     config = (
-        DQNConfig()
+        (FastDQNConfig() if path == "fast" else DQNConfig())
         .environment(env=env_id, env_config=env_config)
         .framework("torch")
         .env_runners(
             num_env_runners=num_env_runners,
             num_cpus_per_env_runner=cpus_per_runner,
-            **preset.get("env_runners", {}),
+            **runner_settings,
         )
         .training(**training)
+        .learners(**learners)
         .rl_module(
             model_config=model_config(preset.get("model", {}), obs_space),
-            rl_module_spec=RLModuleSpec(module_class=ImageDQNTorchRLModule) if len(obs_space.shape) == 3 else None,
+            rl_module_spec=module_spec(path, obs_space),
         )
         .evaluation(
             evaluation_num_env_runners=num_eval_runners,
@@ -119,3 +152,24 @@ def build_config(
         .reporting(metrics_num_episodes_for_smoothing=20)
     )
     return config
+
+
+def fast_buffer_config(spec: dict) -> dict:
+    """The preset's replay_buffer_config for agents.replay.TransitionReplayBuffer: RLlib's
+    episode buffer types map onto it (prioritised or uniform), other keys carry over."""
+    spec = dict(spec)
+    kind = spec.get("type", "PrioritizedEpisodeReplayBuffer")
+    if isinstance(kind, str) and kind.rsplit(".", 1)[-1] in FAST_BUFFER_FOR:
+        spec.setdefault("prioritized", FAST_BUFFER_FOR[kind.rsplit(".", 1)[-1]])
+        spec["type"] = "agents.replay.TransitionReplayBuffer"
+    elif kind not in ("agents.replay.TransitionReplayBuffer",):
+        raise ValueError(f"replay_buffer_config.type {kind!r}: the fast path replays from "
+                         f"agents.replay.TransitionReplayBuffer (or an RLlib episode buffer type it replaces); "
+                         f"use path 'rllib' for other buffers")
+    return spec
+
+
+def module_spec(path: str, obs_space: gym.Space) -> RLModuleSpec | None:
+    if path == "fast":
+        return RLModuleSpec(module_class=LeanDQNTorchRLModule)
+    return RLModuleSpec(module_class=ImageDQNTorchRLModule) if len(obs_space.shape) == 3 else None

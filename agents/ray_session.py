@@ -40,7 +40,8 @@ def code_runtime_env() -> dict:
     return {"py_modules": paths, "env_vars": {"OMP_NUM_THREADS": "1"}}
 
 
-def connect(address: str | None, *, cpus_needed: float, num_cpus: int | None = None) -> dict:
+def connect(address: str | None, *, cpus_needed: float, num_cpus: int | None = None,
+            gpus_needed: float = 0.0) -> dict:
     """Local Ray (dashboard off) when `address` is None, else join the cluster there.
     Checks that the cluster has the CPUs the requested env runners need."""
     if ray.is_initialized():
@@ -69,4 +70,11 @@ def connect(address: str | None, *, cpus_needed: float, num_cpus: int | None = N
             f"(num_env_runners + num_eval_runners, times cpus_per_runner). Lower --num-env-runners, "
             f"use --cpus-per-runner 0.5, or add nodes."
         )
+    gpus = float(resources.get("GPU", 0))
+    if gpus_needed > gpus:
+        ray.shutdown()
+        raise ClusterError(
+            f"the cluster has {gpus:g} GPUs but the learners need {gpus_needed:g} "
+            f"(--num-gpus-per-learner times max(--num-learners, 1)). Drop --num-gpus-per-learner "
+            f"to learn on CPUs, or add a GPU node.")
     return {"nodes": len([n for n in ray.nodes() if n.get("Alive")]), "cpus": have}

@@ -15,7 +15,7 @@ from agents.run_dir import RunDir, RunDirError
 
 RESUMABLE_KEYS = ("env", "num_env_runners", "num_eval_runners", "cpus_per_runner", "seed", "config",
                   "env_config", "stop_return", "stop_success", "stop_timesteps", "stop_minutes",
-                  "checkpoint_every")
+                  "checkpoint_every", "num_learners", "num_gpus_per_learner", "envs_per_runner")
 
 
 @dataclass
@@ -38,6 +38,9 @@ class TrainOptions:
     progress: bool = True
     final_eval_episodes: int | None = None
     num_cpus: int | None = None  # local Ray only
+    num_learners: int = 0
+    num_gpus_per_learner: float = 0.0
+    envs_per_runner: int | None = None  # None: the preset's
 
     def resolved_stops(self) -> dict[str, Any]:
         """Stop criteria: explicit options win, else the preset's defaults."""
@@ -187,7 +190,8 @@ class Training:
         o = self.options
         self.config = build_config(o.env, self.preset, num_env_runners=o.num_env_runners,
                                    num_eval_runners=o.num_eval_runners, cpus_per_runner=o.cpus_per_runner,
-                                   seed=o.seed, env_config=o.env_config)
+                                   seed=o.seed, env_config=o.env_config, num_learners=o.num_learners,
+                                   num_gpus_per_learner=o.num_gpus_per_learner, envs_per_runner=o.envs_per_runner)
         self.algo = self.config.build_algo()
         if self.restore_from is not None:
             self.algo.restore_from_path(str(self.restore_from))
@@ -347,7 +351,8 @@ def train(options: TrainOptions, *, resume: bool = False) -> dict[str, Any]:
     training = Training(options, resume)
     training.prepare_run_dir()
     cpus_needed = (options.num_env_runners + options.num_eval_runners) * options.cpus_per_runner
-    cluster = ray_session.connect(options.address, cpus_needed=cpus_needed, num_cpus=options.num_cpus)
+    cluster = ray_session.connect(options.address, cpus_needed=cpus_needed, num_cpus=options.num_cpus,
+                                  gpus_needed=options.num_gpus_per_learner * max(options.num_learners, 1))
     try:
         training.build()
         training.loop()

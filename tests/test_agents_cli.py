@@ -28,6 +28,10 @@ def _validate(*argv):
         (["--faces", "/no/such/folder"], "no such file or folder"),
         (["--config", "/no/such.json"], "file not found"),
         (["--env-config", "novalue"], "expected KEY=VALUE"),
+        (["--envs-per-runner", "0"], "--envs-per-runner must be >= 1"),
+        (["--num-learners", "-1"], "--num-learners must be an integer >= 0"),
+        (["--num-gpus-per-learner", "-1"], "--num-gpus-per-learner must be >= 0"),
+        (["--num-gpus-per-learner", "1.5"], "fractions only below 1 GPU"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(argv, message):
@@ -142,3 +146,70 @@ def test_realism_checkpoint_in_env_config_wires_the_critic(tmp_path):
     _, info = env.reset(seed=0)
     assert 0.0 <= info["realism"] <= 1.0
     assert env.unwrapped.realism_weight == 0.5
+
+
+def test_gpu_request_without_a_gpu_fails_before_ray(monkeypatch, tmp_path):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(ValueError, match=r"needs 2 GPU\(s\), this machine has 0"):
+        _validate("--num-gpus-per-learner", "1", "--num-learners", "2", "--run-dir", str(tmp_path / "r"))
+    config = tmp_path / "gpu.json"
+    config.write_text(json.dumps({"learners": {"num_gpus_per_learner": 1}}))
+    with pytest.raises(ValueError, match="needs 1 GPU"):
+        _validate("--config", str(config), "--run-dir", str(tmp_path / "r"))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # one visible GPU is enough for one learner
+    assert _validate("--config", str(config), "--run-dir", str(tmp_path / "r")).num_gpus_per_learner == 1
+    # on a cluster the check happens when Ray is up (agents.ray_session.connect)
+    opts = _validate("--num-gpus-per-learner", "1", "--address", "auto", "--run-dir", str(tmp_path / "s"))
+    assert opts.num_gpus_per_learner == 1
+
+
+def test_cli_exits_2_on_gpu_request_without_gpu():
+    proc = subprocess.run([sys.executable, "train.py", "--env", "CartPole-v1", "--num-gpus-per-learner", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    import torch
+
+    if torch.cuda.device_count():
+        pytest.skip("this machine has a GPU")
+    assert proc.returncode == 2
+    assert "--num-gpus-per-learner 1 with --num-learners 0: needs 1 GPU(s)" in proc.stderr
+    assert "Started a local Ray instance" not in proc.stderr + proc.stdout
+
+
+def test_learners_section_and_flags_reach_the_built_config(tmp_path):
+    from agents.config import build_config
+
+    override = tmp_path / "learners.json"
+    override.write_text(json.dumps({"learners": {"num_learners": 2}, "env_runners": {"num_envs_per_env_runner": 3}}))
+    opts = _validate("--env", "CartPole-v1", "--config", str(override), "--run-dir", str(tmp_path / "r"))
+    assert (opts.num_learners, opts.num_gpus_per_learner, opts.envs_per_runner) == (2, 0.0, None)
+    opts = _validate("--env", "CartPole-v1", "--config", str(override), "--num-learners", "1", "--envs-per-runner",
+                     "4", "--run-dir", str(tmp_path / "s"))
+    preset = preset_for("CartPole-v1", override)
+    config = build_config("CartPole-v1", preset, num_learners=opts.num_learners,
+                          num_gpus_per_learner=opts.num_gpus_per_learner, envs_per_runner=opts.envs_per_runner)
+    assert config.num_learners == 1 and config.num_envs_per_env_runner == 4
+    config = build_config("CartPole-v1", preset)  # the file's values when no flag is given
+    assert config.num_learners == 2 and config.num_envs_per_env_runner == 3
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"learners": {"num_gpus": 1}}))
+    with pytest.raises(ValueError, match=r"learners: unknown key\(s\) \['num_gpus'\]"):
+        _validate("--config", str(bad))
+
+
+def test_training_path_default_and_rllib_side_by_side():
+    from ray.rllib.algorithms.dqn import DQNConfig
+
+    from agents.config import build_config
+    from agents.fast_dqn import FastDQNConfig
+
+    fast = build_config("CartPole-v1", preset_for("CartPole-v1"))
+    assert isinstance(fast, FastDQNConfig)
+    assert fast.replay_buffer_config["type"] == "agents.replay.TransitionReplayBuffer"
+    assert fast.replay_buffer_config["prioritized"] is True and fast.replay_buffer_config["alpha"] == 0.6
+    rllib = build_config("CartPole-v1", preset_for("CartPole-v1"), path="rllib")
+    assert type(rllib) is DQNConfig and rllib.replay_buffer_config["type"] == "PrioritizedEpisodeReplayBuffer"
+    assert not hasattr(rllib, "weights_sync_interval")
+    with pytest.raises(ValueError, match="training path 'slow'"):
+        build_config("CartPole-v1", preset_for("CartPole-v1"), path="slow")

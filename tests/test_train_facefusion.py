@@ -25,12 +25,12 @@ def test_short_training_learns_and_keeps_its_best_checkpoint(tmp_path):
     assert best["success_rate"] >= 0.3, best
     assert Path(result["best_checkpoint"]) == run_dir / "best"
     assert json.loads((run_dir / "best" / "state.json").read_text())["validation"] == best
-    # every validation row is at most the best one
+    # no logged validation beats best/ (the final one, after the loop, is not logged)
     rows = [r for r in (run_dir / "progress.csv").read_text().splitlines()[1:]]
     header = (run_dir / "progress.csv").read_text().splitlines()[0].split(",")
     col = header.index("val_success_rate")
     vals = [float(r.split(",")[col]) for r in rows if r.split(",")[col]]
-    assert vals and max(vals) == best["success_rate"]
+    assert vals and max(vals) <= best["success_rate"]
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
     assert metrics["meta"]["split"] == "heldout" and metrics["meta"]["which"] == "best"
     assert metrics["meta"]["checkpoint"].startswith(str(run_dir / "best"))
