@@ -16,24 +16,32 @@ def _floats(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
     for row in rows:
         value = row.get(key, "")
         if value not in ("", None, "nan"):
-            xs.append(float(row["env_steps"]))
+            xs.append(float(row["env_steps"]) / 1000.0)
             ys.append(float(value))
     return xs, ys
 
 
 def learning_curve(rows: list[dict], path: Path, title: str) -> None:
-    """Training and greedy-evaluation return (and success rate where logged) vs env steps."""
-    has_success = any(row.get("eval_success_rate") not in ("", None) for row in rows)
+    """Training and greedy-evaluation return (and success rate where logged) vs env steps, in
+    thousands (full counts above 100k run into each other)."""
+    has_success = any(row.get(k) not in ("", None) for row in rows
+                      for k in ("eval_success_rate", "val_success_rate", "train_success_rate"))
     fig, axes = plt.subplots(1, 2 if has_success else 1, figsize=(11 if has_success else 6, 4))
     axes = list(axes) if has_success else [axes]
-    for key, label in (("train_return", "training (explore)"), ("eval_return", "evaluation (greedy)")):
-        axes[0].plot(*_floats(rows, key), label=label, marker="." if key == "eval_return" else None)
-    axes[0].set(xlabel="env steps", ylabel="episode return", title=title)
+    for key, label in (("train_return", "training (explore)"), ("eval_return", "evaluation (greedy)"),
+                       ("val_return", "validation faces (greedy)")):
+        xs, ys = _floats(rows, key)
+        if xs:
+            axes[0].plot(xs, ys, label=label, marker=None if key == "train_return" else ".")
+    axes[0].set(xlabel="env steps (thousands)", ylabel="episode return", title=title)
     axes[0].legend()
     if has_success:
-        for key, label in (("train_success_rate", "training"), ("eval_success_rate", "evaluation")):
-            axes[1].plot(*_floats(rows, key), label=label)
-        axes[1].set(xlabel="env steps", ylabel="success rate", ylim=(-0.02, 1.02), title="success")
+        for key, label in (("train_success_rate", "training (explore)"), ("eval_success_rate", "evaluation"),
+                           ("val_success_rate", "validation faces (greedy)")):
+            xs, ys = _floats(rows, key)
+            if xs:
+                axes[1].plot(xs, ys, label=label, marker=None if key == "train_success_rate" else ".")
+        axes[1].set(xlabel="env steps (thousands)", ylabel="success rate", ylim=(-0.02, 1.02), title="success")
         axes[1].legend()
     for ax in axes:
         ax.grid(alpha=0.3)
