@@ -25,7 +25,8 @@ agents.evaluate; `--episodes`, default 100), and the oracle (envs.baselines.Orac
 
 Per run: wall minutes to >= 90% held-out success (first saved model, in wall order, that
 reaches it; wall = the trainer's own training clock, validation included, startup excluded),
-held-out success of the best-by-validation model, its mean steps / the oracle's.
+held-out success of the best-by-validation model, its mean steps / the oracle's; the same for
+that model on benchmarks/real_photos (`--real-photos`, split "all"; evaluation only).
 Completed runs (result.json present) are not retrained and held-out scores are cached per
 run (heldout.json), so an interrupted benchmark picks up where it stopped.
 """
@@ -207,10 +208,11 @@ def saved_models(job: Job) -> tuple[list[dict], dict, dict]:
     return models, result, env_kwargs
 
 
-def heldout_env(env_id: str, env_kwargs: dict):
+def eval_env(env_id: str, env_kwargs: dict, faces: str | None = None, split: str = "heldout"):
+    """The env agents.evaluate scores with (training-only keys dropped)."""
     from agents.evaluate import make_env
 
-    return make_env(env_id, env_kwargs, faces=None, split="heldout")
+    return make_env(env_id, env_kwargs, faces=faces, split=split)
 
 
 def play(env, policy, seeds: list[int]) -> dict:
@@ -221,42 +223,56 @@ def play(env, policy, seeds: list[int]) -> dict:
             "position_error_px": [float(e["info"]["position_error_px"]) for e in eps]}
 
 
-def score(job: Job, seeds: list[int], oracles: dict) -> dict:
-    """Held-out scores of every model of one run (cached in RUN/heldout.json)."""
+class Policies:
+    """Greedy policies of one run's saved models, for the same `policy(observation, env)` loop."""
+
+    def __init__(self, job: Job, env_kwargs: dict):
+        self.job, self.env_kwargs, self.sb3 = job, env_kwargs, None
+
+    def __call__(self, model: dict, env):
+        if self.job.trainer == "ours":
+            from agents.checkpoints import GreedyPolicy, load_module, resolve
+
+            policy = GreedyPolicy(load_module(resolve(model["path"])))
+            policy.check_spaces(env, model["path"])
+            return policy
+        if self.sb3 is None:
+            sys.path.insert(0, str(SB3_SCRIPT.parent))
+            from _sb3 import inference_policy
+
+            self.sb3 = inference_policy(self.job.env, {**self.env_kwargs, "split": "heldout"})
+        return self.sb3.load_weights(Path(model["path"]))
+
+
+def _oracle(oracles: dict, env, key: list, seeds: list[int]) -> dict:
+    from envs.baselines import OraclePolicy
+
+    okey = json.dumps(key, sort_keys=True)
+    if okey not in oracles:
+        oracles[okey] = play(env, OraclePolicy(), seeds)
+    return oracles[okey]
+
+
+def score(job: Job, seeds: list[int], oracles: dict, real_photos: str | None = None) -> dict:
+    """Held-out scores of every model of one run (cached in RUN/heldout.json); with
+    `real_photos`, also the best model's on that folder (all of it)."""
+    from agents.run_dir import atomic_write_json
+
     models, result, env_kwargs = saved_models(job)
     cache_file = job.dir / "heldout.json"
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     if cache.get("seeds") != seeds:
         cache = {"seeds": seeds, "models": {}}
-    env = heldout_env(job.env, env_kwargs)
-    okey = json.dumps([job.env, env_kwargs], sort_keys=True)
-    if okey not in oracles:
-        from envs.baselines import OraclePolicy
-
-        oracles[okey] = play(env, OraclePolicy(), seeds)
-    oracle = oracles[okey]
-    sb3 = None
+    policies = Policies(job, env_kwargs)
+    env = eval_env(job.env, env_kwargs)
+    oracle = _oracle(oracles, env, [job.env, env_kwargs, "heldout"], seeds)
     for m in models:
         if m["key"] in cache["models"]:
             continue
         t0 = time.time()
-        if job.trainer == "ours":
-            from agents.checkpoints import GreedyPolicy, load_module, resolve
-
-            policy = GreedyPolicy(load_module(resolve(m["path"])))
-            policy.check_spaces(env, m["path"])
-        else:
-            if sb3 is None:
-                sys.path.insert(0, str(SB3_SCRIPT.parent))
-                from _sb3 import inference_policy
-
-                sb3 = inference_policy(job.env, {**env_kwargs, "split": "heldout"})
-            policy = sb3.load_weights(Path(m["path"]))
-        cache["models"][m["key"]] = play(env, policy, seeds)
+        cache["models"][m["key"]] = play(env, policies(m, env), seeds)
         print(f"[{job.label}] {m['key']}: held-out success {np.mean(cache['models'][m['key']]['success']):.2f} "
               f"({time.time() - t0:.1f} s)", flush=True)
-        from agents.run_dir import atomic_write_json
-
         atomic_write_json(cache_file, cache)
     env.close()
     rows = []
@@ -269,7 +285,7 @@ def score(job: Job, seeds: list[int], oracles: dict) -> dict:
     curve = [r for r in rows if not r["is_best"]] or [best]
     reached = next((r for r in curve if r["heldout_success_rate"] >= TARGET_SUCCESS), None)
     oracle_steps = float(np.mean(oracle["steps"]))
-    return {
+    out = {
         "trainer": job.trainer, "env": job.env, "seed": job.seed, "run_dir": str(job.dir),
         "env_steps": result.get("env_steps"), "wall_seconds": result.get("wall_seconds"),
         "stopped_because": result.get("stopped_because"), "env_kwargs": env_kwargs,
@@ -283,6 +299,20 @@ def score(job: Job, seeds: list[int], oracles: dict) -> dict:
         "max_heldout_success": max(r["heldout_success_rate"] for r in curve),
         "models": rows,
     }
+    if real_photos:
+        key = f"real:{Path(real_photos).resolve()}"
+        env = eval_env(job.env, env_kwargs, faces=real_photos, split="all")
+        if key not in cache:
+            cache[key] = play(env, policies(best, env), seeds)
+            atomic_write_json(cache_file, cache)
+        real_oracle = _oracle(oracles, env, [job.env, env_kwargs, key], seeds)
+        env.close()
+        out.update({"real_photos": str(real_photos), "real_success_best": float(np.mean(cache[key]["success"])),
+                    "real_steps_over_oracle_best": float(np.mean(cache[key]["steps"]))
+                    / float(np.mean(real_oracle["steps"]))})
+        print(f"[{job.label}] best on {real_photos}: success {out['real_success_best']:.2f}, "
+              f"{out['real_steps_over_oracle_best']:.2f}x oracle steps", flush=True)
+    return out
 
 
 # ---- report --------------------------------------------------------------------------------
@@ -295,14 +325,17 @@ def markdown(runs: list[dict], args, machine: str) -> str:
     lines = [(f"Held-out faces, {args.episodes} fixed episodes per model; wall budget {args.minutes:g} min per run; "
               f"{machine}."), "",
              ("| trainer | env | seed | env steps | wall min | stopped | best val. success | min to >= 90% held-out "
-              "| held-out success (best) | steps / oracle (best) |"), "|---|---|---|---|---|---|---|---|---|---|"]
+              "| held-out success (best) | steps / oracle (best) | real photos: success, steps / oracle (best) |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         reach = _fmt(r["minutes_to_target"], ".1f") if r["minutes_to_target"] is not None \
             else f"not reached (max {r['max_heldout_success']:.0%})"
+        real = f"{r['real_success_best']:.0%}, {r['real_steps_over_oracle_best']:.2f}x" if "real_success_best" in r \
+            else "-"
         lines.append(f"| {r['trainer']} | {r['env']} | {r['seed']} | {r['env_steps']} | "
                      f"{_fmt(r['wall_seconds'] and r['wall_seconds'] / 60, '.1f')} | {r['stopped_because'] or '-'} | "
                      f"{_fmt(r['best_validation_success'], '.2f')} | {reach} | {r['heldout_success_best']:.0%} | "
-                     f"{r['steps_over_oracle_best']:.2f}x |")
+                     f"{r['steps_over_oracle_best']:.2f}x | {real} |")
     lines += ["", "Targets (issue 12):"]
     for line in targets(runs):
         lines.append(f"- {line}")
@@ -329,6 +362,14 @@ def targets(runs: list[dict]) -> list[str]:
         out.append("ours reaches 90% held-out no later than SB3 on every seed: " + ("met" if ok else "NOT met") + " ("
                    + ", ".join(f"seed {s}: {_fmt(ours[s]['minutes_to_target'], '.1f', 'never')} vs "
                                f"{_fmt(sb3[s]['minutes_to_target'], '.1f', 'never')} min" for s in both) + ")")
+    real = [r for r in ours.values() if "real_success_best" in r]
+    if real:
+        ok = all(r["real_success_best"] >= TARGET_SUCCESS and r["real_steps_over_oracle_best"] <= RATIO_TARGET
+                 for r in real)
+        out.append(f"ours on real photos, >= {TARGET_SUCCESS:.0%} success and <= {RATIO_TARGET}x oracle steps: "
+                   + ("met" if ok else "NOT met") + " ("
+                   + ", ".join(f"{r['real_success_best']:.0%} / {r['real_steps_over_oracle_best']:.2f}x" for r in real)
+                   + ")")
     if swap:
         ok = all(r["heldout_success_best"] >= SWAP_TARGET for r in swap)
         out.append(f"FaceFusionSwap-v0 held-out success >= {SWAP_TARGET:.0%}: {'met' if ok else 'NOT met'} "
@@ -368,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", type=Path, default=None,
                    help="prefix of the .json/.md/.png results (default OUT/results)")
     p.add_argument("--checkpoint-every", type=int, default=None, help="passed to train.py (default: its own)")
+    p.add_argument("--real-photos", default=str(ROOT / "benchmarks" / "real_photos"),
+                   help="also score each run's best model on this photo folder (all of it; '' = skip)")
     p.add_argument("--no-swap", action="store_true", help="skip our trainer on FaceFusionSwap-v0")
     p.add_argument("--skip-training", action="store_true", help="only score and report existing runs")
     p.add_argument("--dry-run", action="store_true",
@@ -398,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)  # batch-1 forward passes: a second thread only adds sync (and stalls on busy cores)
     seeds = [HELDOUT_SEED + i for i in range(args.episodes)]
     oracles: dict = {}
-    runs = [score(job, seeds, oracles) for job in jobs if (job.dir / "result.json").exists()]
+    real = args.real_photos if args.real_photos and Path(args.real_photos).is_dir() else None
+    runs = [score(job, seeds, oracles, real) for job in jobs if (job.dir / "result.json").exists()]
     machine = f"{os.cpu_count()} CPU cores, parallel {args.parallel}"
     payload = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "minutes": args.minutes,
                "seeds": args.seeds, "heldout_episodes": args.episodes, "heldout_seed": HELDOUT_SEED,
