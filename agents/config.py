@@ -6,9 +6,8 @@ from typing import Any
 import gymnasium as gym
 from ray.rllib.algorithms.dqn import DQNConfig
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
-from ray.tune.registry import register_env
-
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.tune.registry import register_env
 
 from agents.callbacks import FusionMetricsCallback
 from agents.fast_dqn import FastDQNConfig

@@ -4,8 +4,14 @@ loss never uses."""
 from __future__ import annotations
 
 import torch
-from ray.rllib.algorithms.dqn.dqn_learner import QF_NEXT_PREDS, QF_PREDS, QF_TARGET_NEXT_PREDS
-from ray.rllib.algorithms.dqn.torch.default_dqn_torch_rl_module import DefaultDQNTorchRLModule
+from ray.rllib.algorithms.dqn.dqn_learner import (
+    QF_NEXT_PREDS,
+    QF_PREDS,
+    QF_TARGET_NEXT_PREDS,
+)
+from ray.rllib.algorithms.dqn.torch.default_dqn_torch_rl_module import (
+    DefaultDQNTorchRLModule,
+)
 from ray.rllib.core.columns import Columns
 
 

@@ -167,7 +167,7 @@ def test_gpu_request_without_a_gpu_fails_before_ray(monkeypatch, tmp_path):
 
 def test_cli_exits_2_on_gpu_request_without_gpu():
     proc = subprocess.run([sys.executable, "train.py", "--env", "CartPole-v1", "--num-gpus-per-learner", "1"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     import torch
 
     if torch.cuda.device_count():

@@ -1,0 +1,230 @@
+"""DQN whose learner gets ready tensors: RLlib's DQN with a `training_step` that replays from
+`agents.replay.TransitionReplayBuffer` and skips the episode -> batch learner connector.
+
+Why: in RLlib 2.60 most of a DQN update's time is Python around the network (episode
+objects per sampled transition, the connector pipeline rebuilding a batch from them, one
+learner call and metrics reduction per update, a weight sync after every training step).
+Here the buffer returns numpy columns named as DQNTorchLearner reads them (obs, next_obs,
+actions, n-step rewards, terminateds, n_step, weights), so the loss (double Q, dueling,
+`gamma ** n` per transition, importance weights) is RLlib's own, unchanged; the TD errors
+it logs go back to the buffer as priorities. Settings beyond DQNConfig's (`.training(...)`):
+
+- `updates_per_learner_call`: replayed batches stacked into one `learner_group.update`
+  call (RLlib's minibatch iterator then takes one gradient step per batch): the fixed cost
+  of a call (metrics reduction, timers) is paid once for k updates. Priorities of the k
+  batches are updated together after the call, so a batch can miss the priorities of the
+  up to k - 1 batches before it (as in Ape-X's asynchronous priority updates).
+- `weights_sync_interval`: training steps between weight syncs to the env runners (the
+  acting policy is then at most that many training steps old; DQN is off-policy).
+- `store_buffer_in_checkpoints`: the buffer's filled part goes into `save_to_path`
+  checkpoints (`restore_from_path` continues with the same transitions and priorities).
+  When False a resumed run starts with an empty buffer and waits until it holds
+  `num_steps_sampled_before_learning_starts` transitions (at least one batch) again.
+
+Anything else (env runners, fault tolerance, evaluation, checkpoint layout, metrics) is
+RLlib's `Algorithm`.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from ray.rllib.algorithms.algorithm_config import NotProvided
+from ray.rllib.algorithms.dqn.dqn import DQN, DQNConfig, calculate_rr_weights
+from ray.rllib.algorithms.dqn.torch.dqn_torch_learner import DQNTorchLearner
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+from ray.rllib.utils.framework import try_import_torch
+from ray.rllib.utils.metrics import (
+    ALL_MODULES,
+    ENV_RUNNER_RESULTS,
+    ENV_RUNNER_SAMPLING_TIMER,
+    LEARNER_RESULTS,
+    LEARNER_UPDATE_TIMER,
+    NUM_AGENT_STEPS_SAMPLED_LIFETIME,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    REPLAY_BUFFER_ADD_DATA_TIMER,
+    REPLAY_BUFFER_RESULTS,
+    REPLAY_BUFFER_SAMPLE_TIMER,
+    REPLAY_BUFFER_UPDATE_PRIOS_TIMER,
+    SYNCH_WORKER_WEIGHTS_TIMER,
+    TD_ERROR_KEY,
+    TIMERS,
+)
+from ray.rllib.utils.numpy import convert_to_numpy
+
+from agents.replay import INDICES, TransitionReplayBuffer
+
+torch, _ = try_import_torch()
+
+BUFFER_STATE = "transition_replay_buffer"
+NUM_UPDATES_LIFETIME = "num_fast_dqn_updates_lifetime"
+
+
+class FastDQNConfig(DQNConfig):
+    """DQNConfig plus the three settings above (defaults measured in
+    benchmarks/training_throughput.py, BENCHMARKS.md)."""
+
+    def __init__(self, algo_class=None):
+        super().__init__(algo_class=algo_class or FastDQN)
+        self.replay_buffer_config = {
+            "type": "agents.replay.TransitionReplayBuffer",
+            "capacity": 50_000,
+            "prioritized": True,
+            "alpha": 0.6,
+            "beta": 0.4,
+        }
+        self.updates_per_learner_call = 8
+        self.weights_sync_interval = 4
+        self.store_buffer_in_checkpoints = True
+
+    def get_default_learner_class(self):
+        return FastDQNTorchLearner
+
+    def training(self, *, updates_per_learner_call=NotProvided, weights_sync_interval=NotProvided,
+                 store_buffer_in_checkpoints=NotProvided, **kwargs) -> FastDQNConfig:
+        super().training(**kwargs)
+        if updates_per_learner_call is not NotProvided:
+            self.updates_per_learner_call = updates_per_learner_call
+        if weights_sync_interval is not NotProvided:
+            self.weights_sync_interval = weights_sync_interval
+        if store_buffer_in_checkpoints is not NotProvided:
+            self.store_buffer_in_checkpoints = store_buffer_in_checkpoints
+        return self
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("updates_per_learner_call", "weights_sync_interval"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                self._value_error(f"FastDQNConfig.{name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.n_step, (tuple, list)):
+            self._value_error(f"FastDQN computes n-step returns on insert: n_step must be an integer, "
+                              f"got the range {list(self.n_step)}")
+        if self.num_atoms > 1 or self.is_multi_agent:
+            self._value_error("FastDQN supports single-agent DQN with num_atoms=1 (use agents.config's "
+                              "rllib path for distributional or multi-agent DQN)")
+
+
+class FastDQNTorchLearner(DQNTorchLearner):
+    """DQNTorchLearner with a lean path for `update(..., fast_updates=k)`: the numpy batch
+    becomes tensors once and RLlib's own `_update` (forward_train, the DQN loss, gradient
+    clipping, optimizer step) runs on k contiguous slices, with one metrics reduction."""
+
+    def update(self, batch=None, *, training_data=None, timesteps=None, fast_updates: int = 0, **kwargs):
+        if not fast_updates:
+            return super().update(batch=batch, training_data=training_data, timesteps=timesteps, **kwargs)
+        batch = training_data.batch if training_data is not None else batch
+        timesteps = timesteps or {}
+        self.before_gradient_based_update(timesteps=timesteps)
+        self._weights_seq_no += 1
+        columns = batch.policy_batches[DEFAULT_MODULE_ID]
+        tensors = {k: torch.from_numpy(np.asarray(v)).to(self._device, non_blocking=True)
+                   for k, v in columns.items()}
+        size = len(columns) // fast_updates
+        loss_per_module = {}
+        for i in range(fast_updates):
+            minibatch = {k: v[i * size:(i + 1) * size] for k, v in tensors.items()}
+            _, loss_per_module, _ = self._update({DEFAULT_MODULE_ID: minibatch})
+        self._log_steps_trained_metrics(batch)
+        for module_id, loss in loss_per_module.items():
+            self.metrics.log_value((module_id, self.TOTAL_LOSS_KEY), loss, window=1)
+        self.after_gradient_based_update(timesteps=timesteps)
+        return self.metrics.reduce()
+
+    def apply_gradients(self, gradients_dict) -> None:
+        """RLlib checks every gradient tensor for nan/inf (two syncs per parameter); one norm
+        over all of them says the same. Non-finite or special cases: RLlib's own path."""
+        grads = [g for g in gradients_dict.values() if g is not None]
+        if (self._grad_scalers is not None or self._lr_scheduler_classes is not None or not grads
+                or not bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())):
+            return super().apply_gradients(gradients_dict)
+        for pid, grad in gradients_dict.items():
+            self._params[pid].grad = grad
+        for module_id, optimizer_names in self._module_optimizers.items():
+            for name in optimizer_names:
+                self.get_optimizer(module_id, name).step()
+
+
+class FastDQN(DQN):
+    @classmethod
+    def get_default_config(cls) -> FastDQNConfig:
+        return FastDQNConfig()
+
+    def _create_local_replay_buffer_if_necessary(self, config):
+        spec = dict(config["replay_buffer_config"])
+        spec.pop("type", None)
+        return TransitionReplayBuffer(n_step=int(config["n_step"]), gamma=config["gamma"], seed=config["seed"],
+                                      **spec)
+
+    def setup(self, config) -> None:
+        super().setup(config)
+        self._training_steps_since_sync = 0
+
+    def training_step(self) -> None:
+        cfg, buffer = self.config, self.local_replay_buffer
+        store_weight, train_weight = calculate_rr_weights(cfg)
+        for _ in range(store_weight):
+            with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
+                episodes, runner_results = synchronous_parallel_sample(
+                    worker_set=self.env_runner_group, concat=True, sample_timeout_s=cfg.sample_timeout_s,
+                    _uses_new_env_runners=True, _return_metrics=True)
+            self.metrics.aggregate(runner_results, key=ENV_RUNNER_RESULTS)
+            with self.metrics.log_time((TIMERS, REPLAY_BUFFER_ADD_DATA_TIMER)):
+                buffer.add(episodes)
+        self.metrics.log_dict(buffer.get_metrics(), key=REPLAY_BUFFER_RESULTS, window=1)
+
+        sampled = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+        batch_size = cfg.total_train_batch_size
+        if sampled < cfg.num_steps_sampled_before_learning_starts or len(buffer) < max(
+                batch_size, min(cfg.num_steps_sampled_before_learning_starts, buffer.capacity // 2)):
+            return
+        timesteps = {
+            NUM_ENV_STEPS_SAMPLED_LIFETIME: sampled,
+            NUM_AGENT_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
+                (ENV_RUNNER_RESULTS, NUM_AGENT_STEPS_SAMPLED_LIFETIME), default={}),
+        }
+        beta = cfg.replay_buffer_config.get("beta")
+        remaining = train_weight
+        while remaining > 0:
+            k = min(cfg.updates_per_learner_call, remaining)
+            remaining -= k
+            with self.metrics.log_time((TIMERS, REPLAY_BUFFER_SAMPLE_TIMER)):
+                columns = buffer.sample(batch_size * k, beta=beta)
+                indices = columns.pop(INDICES)
+                batch = MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(columns)}, env_steps=batch_size * k)
+            with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
+                results = self.learner_group.update(batch=batch, timesteps=timesteps, fast_updates=k)
+                td_errors = defaultdict(list)
+                for result in results:
+                    for module_id, module_results in result.items():
+                        if TD_ERROR_KEY in module_results:
+                            td_errors[module_id].append(
+                                np.concatenate([np.ravel(x) for x in
+                                                convert_to_numpy(module_results.pop(TD_ERROR_KEY).peek())]))
+                self.metrics.aggregate(results, key=LEARNER_RESULTS)
+            with self.metrics.log_time((TIMERS, REPLAY_BUFFER_UPDATE_PRIOS_TIMER)):
+                if DEFAULT_MODULE_ID in td_errors:
+                    buffer.update_priorities(indices, np.concatenate(td_errors[DEFAULT_MODULE_ID]))
+            self.metrics.log_value((LEARNER_RESULTS, ALL_MODULES, NUM_UPDATES_LIFETIME), k,
+                                   reduce="lifetime_sum")
+
+        self._training_steps_since_sync += 1
+        if self._training_steps_since_sync >= cfg.weights_sync_interval:
+            self._training_steps_since_sync = 0
+            with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
+                self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group,
+                                                   policies={DEFAULT_MODULE_ID}, inference_only=True)
+
+    def get_state(self, components=None, *, not_components=None, **kwargs):
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        if self.config.store_buffer_in_checkpoints and self.local_replay_buffer is not None \
+                and self._check_component(BUFFER_STATE, components, not_components):
+            state[BUFFER_STATE] = self.local_replay_buffer.get_state()
+        return state
+
+    def set_state(self, state) -> None:
+        super().set_state(state)
+        if BUFFER_STATE in state and self.local_replay_buffer is not None:
+            self.local_replay_buffer.set_state(state[BUFFER_STATE])

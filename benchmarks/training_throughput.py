@@ -1,0 +1,359 @@
+"""DQN training throughput: RLlib 2.60's DQN as shipped ("rllib") against agents.fast_dqn
+("fast"), side by side in one process, plus bare torch for the same network and batch.
+
+Sections (each timed in this one run, the two paths interleaved iteration by iteration so
+machine load hits both alike; evaluation off, one torch thread):
+
+- cartpole:   CartPole preset, batch 64, 0 env runners: per-update cost all included
+              (sampling share, replay, learner, priorities, weight sync, metrics) and without
+              the env runner's sampling time; training env steps/s; bare torch per update.
+- facefusion: FaceFusion-v0 preset: the same, with bare torch for the preset's CNN.
+- sweep:      fast path, FaceFusion-v0 training env steps/s by env runners x envs per runner.
+- predict:    a table predicting a 16-core GPU node and an 8-node cluster from the costs
+              measured here (model in `predict`).
+
+    python benchmarks/training_throughput.py --out benchmarks/results/training_throughput.json
+
+On a 16-core node with one GPU (the issue's target: >= 2,000 training env steps/s):
+
+    python train.py --env FaceFusion-v0 --num-gpus-per-learner 1 --num-env-runners 14 \\
+        --envs-per-runner 8 --num-cpus ... (local Ray sees all cores) --stop-minutes 5 --no-progress
+    python benchmarks/training_throughput.py --sections sweep --runners 0 4 8 14 --envs 1 8 \\
+        --num-gpus-per-learner 1 --out gpu_sweep.json
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import os
+import time
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+import numpy as np
+import ray
+import torch
+from torch import nn
+
+from agents.config import build_config, conv_filters_for, make_env
+from agents.presets import preset_for
+from agents.replay import INDICES
+
+torch.set_num_threads(1)
+
+
+# ---- building and timing the algorithms -------------------------------------------------
+
+def build(env_id: str, path: str, *, runners: int = 0, envs: int = 1, gpus: float = 0.0, steps_per_iter: int = 256):
+    preset = preset_for(env_id)
+    preset["evaluation"] = {}  # training throughput: RLlib's evaluation off
+    config = build_config(env_id, preset, num_env_runners=runners, seed=0, path=path, envs_per_runner=envs,
+                          num_gpus_per_learner=gpus)
+    config.evaluation(evaluation_interval=None)
+    config.reporting(min_sample_timesteps_per_iteration=steps_per_iter, min_time_s_per_iteration=None)
+    algo = config.build_algo()
+    algo._bench_sample_s = 0.0
+    if runners == 0:  # time the local env runner's sampling to split it from the learner's share
+        runner, sample = algo.env_runner, algo.env_runner.sample
+
+        def timed_sample(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return sample(*args, **kwargs)
+            finally:
+                algo._bench_sample_s += time.perf_counter() - t0
+
+        runner.sample = timed_sample
+    return algo
+
+
+def steps_sampled(result: dict) -> int:
+    return int(result["env_runners"].get("num_env_steps_sampled_lifetime", 0))
+
+
+def warm_up(algo) -> None:
+    """Train until learning has started and then for a few more iterations."""
+    starts = algo.config.num_steps_sampled_before_learning_starts
+    while steps_sampled(algo.train()) < starts + 4 * algo.config.min_sample_timesteps_per_iteration:
+        pass
+
+
+def interleaved(algos: dict, seconds: float) -> dict:
+    """Alternate train() calls until each algo has trained ~`seconds`; per-path totals."""
+    totals = {name: {"wall": 0.0, "sample": 0.0, "steps": 0} for name in algos}
+    last = {name: steps_sampled(algo.train()) for name, algo in algos.items()}
+    while min(t["wall"] for t in totals.values()) < seconds:
+        for name, algo in algos.items():
+            algo._bench_sample_s = 0.0
+            t0 = time.perf_counter()
+            steps = steps_sampled(algo.train())
+            totals[name]["wall"] += time.perf_counter() - t0
+            totals[name]["sample"] += algo._bench_sample_s
+            totals[name]["steps"] += steps - last[name]
+            last[name] = steps
+    out = {}
+    for name, algo in algos.items():
+        t, cfg = totals[name], algo.config
+        updates = t["steps"] * cfg.training_intensity / cfg.total_train_batch_size  # exact: integral rr weights
+        out[name] = {
+            "env_steps_per_s": round(t["steps"] / t["wall"], 1),
+            "updates": int(updates),
+            "ms_per_update_all_included": round(1000 * t["wall"] / updates, 3),
+            "ms_per_update_without_sampling": round(1000 * (t["wall"] - t["sample"]) / updates, 3)
+            if t["sample"] else None,
+        }
+    return out
+
+
+# ---- bare torch: the same network, batch and loss, no RLlib -----------------------------
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2, out
+
+
+class BareQ(nn.Module):
+    """RLlib's default DQN network for our model configs: ("same"-padded CNN or MLP encoder,
+    advantage head and, when dueling, value head)."""
+
+    def __init__(self, obs_shape, num_actions: int, model: dict, dueling: bool):
+        super().__init__()
+        layers = []
+        if len(obs_shape) == 3:
+            size, channels = obs_shape[0], obs_shape[2]
+            for out, (k, _), stride in model.get("conv_filters") or conv_filters_for(size):
+                left, right, size = same_padding(size, k, stride)
+                layers += [nn.ZeroPad2d((left, right, left, right)), nn.Conv2d(channels, out, k, stride), nn.ReLU()]
+                channels = out
+            layers.append(nn.Flatten())
+            width = channels * size * size
+            self.image = True
+        else:
+            width = obs_shape[0]
+            for hidden in model.get("fcnet_hiddens", [256]):
+                layers += [nn.Linear(width, hidden), nn.Tanh() if model.get("fcnet_activation") == "tanh"
+                           else nn.ReLU()]
+                width = hidden
+            self.image = False
+        self.encoder = nn.Sequential(*layers)
+        head = model.get("head_fcnet_hiddens", [256])[0]
+        self.advantage = nn.Sequential(nn.Linear(width, head), nn.ReLU(), nn.Linear(head, num_actions))
+        self.value = nn.Sequential(nn.Linear(width, head), nn.ReLU(), nn.Linear(head, 1)) if dueling else None
+
+    def forward(self, obs):
+        if self.image:
+            obs = obs.float().div_(255.0).permute(0, 3, 1, 2)
+        h = self.encoder(obs)
+        a = self.advantage(h)
+        return a if self.value is None else self.value(h) + a - a.mean(dim=1, keepdim=True)
+
+
+def bare_torch_ms(env_id: str, batch: dict, cfg, repeats: int) -> dict:
+    env = make_env(env_id, preset_for(env_id).get("env_config", {}))
+    q = BareQ(env.observation_space.shape, env.action_space.n, preset_for(env_id)["model"], cfg.dueling)
+    env.close()
+    target = copy.deepcopy(q)
+    optim = torch.optim.Adam(q.parameters(), lr=cfg.lr)
+    t = {k: torch.from_numpy(np.asarray(v)) for k, v in batch.items()}
+
+    def update():  # double Q: online forward (obs with autograd, next obs without), target forward
+        q_sel = q(t["obs"]).gather(1, t["actions"].long()[:, None]).squeeze(1)
+        with torch.no_grad():
+            best = q(t["new_obs"]).argmax(1, keepdim=True)
+            q_next = target(t["new_obs"]).gather(1, best).squeeze(1)
+            y = t["rewards"] + cfg.gamma ** t["n_step"] * (1.0 - t["terminateds"].float()) * q_next
+        loss = (t["weights"] * nn.functional.huber_loss(q_sel, y, reduction="none")).mean()
+        optim.zero_grad()
+        loss.backward()
+        if cfg.grad_clip:
+            nn.utils.clip_grad_norm_(q.parameters(), cfg.grad_clip)
+        optim.step()
+
+    for _ in range(5):
+        update()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        update()
+    return {"ms_per_update": round(1000 * (time.perf_counter() - t0) / repeats, 3),
+            "parameters": sum(p.numel() for p in q.parameters())}
+
+
+def learner_only_ms(algo, repeats: int) -> float:
+    """The fast path's learner call alone (buffer sample, tensors, RLlib's update, priorities)."""
+    buffer, cfg = algo.local_replay_buffer, algo.config
+    from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+
+    def once():
+        columns = buffer.sample(cfg.total_train_batch_size)
+        indices = columns.pop(INDICES)
+        results = algo.learner_group.update(
+            batch=MultiAgentBatch({"default_policy": SampleBatch(columns)}, cfg.total_train_batch_size),
+            timesteps={"num_env_steps_sampled_lifetime": 10**6}, fast_updates=1)
+        td = results[0]["default_policy"].pop("td_error").peek()
+        buffer.update_priorities(indices, np.concatenate([np.ravel(np.asarray(x)) for x in td]))
+
+    for _ in range(5):
+        once()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        once()
+    return round(1000 * (time.perf_counter() - t0) / repeats, 3)
+
+
+def side_by_side(env_id: str, seconds: float, repeats: int) -> dict:
+    algos = {path: build(env_id, path) for path in ("rllib", "fast")}
+    try:
+        for algo in algos.values():
+            warm_up(algo)
+        row = {"env": env_id, **interleaved(algos, seconds)}
+        fast = algos["fast"]
+        batch = fast.local_replay_buffer.sample(fast.config.total_train_batch_size)
+        batch.pop(INDICES)
+        # bare torch and the fast learner call, alternated three times (take the medians)
+        bare, learner = [], []
+        for _ in range(3):
+            bare.append(bare_torch_ms(env_id, batch, fast.config, repeats))
+            learner.append(learner_only_ms(fast, repeats))
+        row["bare_torch_ms_per_update"] = float(np.median([b["ms_per_update"] for b in bare]))
+        row["bare_torch_parameters"] = bare[0]["parameters"]
+        row["rllib_module_parameters"] = sum(
+            p.numel() for n, p in fast.learner_group._learner.module["default_policy"].named_parameters()
+            if "target" not in n)
+        row["fast_learner_call_ms_per_update"] = float(np.median(learner))
+        row["ratios"] = {
+            "speedup_per_update_all_included": round(row["rllib"]["ms_per_update_all_included"]
+                                                     / row["fast"]["ms_per_update_all_included"], 2),
+            "speedup_env_steps_per_s": round(row["fast"]["env_steps_per_s"] / row["rllib"]["env_steps_per_s"], 2),
+            "fast_learner_call_over_bare_torch": round(row["fast_learner_call_ms_per_update"]
+                                                       / row["bare_torch_ms_per_update"], 2),
+            "fast_without_sampling_over_bare_torch": round(row["fast"]["ms_per_update_without_sampling"]
+                                                           / row["bare_torch_ms_per_update"], 2),
+        }
+        return row
+    finally:
+        for algo in algos.values():
+            algo.stop()
+
+
+def sweep(env_id: str, runners: list[int], envs: list[int], seconds: float, gpus: float) -> list[dict]:
+    rows = []
+    for r in runners:
+        for e in envs:
+            algo = build(env_id, "fast", runners=r, envs=e, gpus=gpus, steps_per_iter=max(256, 64 * max(r, 1) * e))
+            try:
+                warm_up(algo)
+                res = interleaved({"fast": algo}, seconds)["fast"]
+            finally:
+                algo.stop()
+            rows.append({"env": env_id, "runners": r, "envs_per_runner": e, **res})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+# ---- prediction -------------------------------------------------------------------------
+
+def predict(facefusion: dict, sweep_rows: list[dict], gpu_update_ms: float) -> list[dict]:
+    """Synchronous DQN: one training step = sample (runners in parallel) + learn + sync, so
+
+        env steps/s = S / (S / (R * s) + S * u * c)     S = env steps per training step,
+
+    s = env steps/s of one runner (measured here, best envs-per-runner, one core each),
+    u = updates per env step (training_intensity / batch), c = ms per update on the learner
+    (measured here without sampling for the CPU; for a GPU the fast path's RLlib overhead
+    measured here, i.e. learner call minus bare torch, plus `gpu_update_ms` for the network,
+    an assumption: a ~0.2 GFLOP CNN update of batch 64 on an H100). Learner-bound above
+    R * s, sampling-bound below."""
+    cfg = preset_for("FaceFusion-v0")["training"]
+    u = cfg["training_intensity"] / cfg["train_batch_size_per_learner"]
+    remote = [row for row in sweep_rows if row["runners"] == 1] or sweep_rows
+    best = max(remote, key=lambda row: row["env_steps_per_s"])
+    # one runner's sampling rate: from the measured training rate, remove the learner's time
+    per_step_s = 1 / best["env_steps_per_s"] - u * facefusion["fast"]["ms_per_update_without_sampling"] / 1000
+    s = 1 / max(per_step_s, 1e-6)
+    overhead_ms = max(facefusion["fast_learner_call_ms_per_update"] - facefusion["bare_torch_ms_per_update"], 0)
+    cpu_ms = facefusion["fast"]["ms_per_update_without_sampling"]
+    gpu_ms = overhead_ms + gpu_update_ms
+    rows = []
+    for name, runners, learner, ms in [
+        ("this machine, 1 runner, CPU learner", 1, "CPU", cpu_ms),
+        ("16-core node, 14 runners, CPU learner", 14, "CPU", cpu_ms),
+        ("16-core node + 1 GPU, 14 runners", 14, "1 GPU", gpu_ms),
+        ("8 x 16-core nodes + 1 GPU, 120 runners", 120, "1 GPU", gpu_ms),
+    ]:
+        sampling = runners * s
+        learning = 1000 / (u * ms)
+        rows.append({"setup": name, "learner": learner, "envs_per_runner": best["envs_per_runner"],
+                     "runner_steps_per_s": round(s), "ms_per_update": round(ms, 2),
+                     "sampling_bound": round(sampling), "learner_bound": round(learning),
+                     "predicted_env_steps_per_s": round(1 / (1 / sampling + 1 / learning))})
+    return rows
+
+
+def markdown(results: dict) -> str:
+    lines = []
+    for row in results.get("side_by_side", []):
+        lines += [(f"**{row['env']}** (batch 64, 0 runners, one thread; bare torch {row['bare_torch_ms_per_update']} "
+                   f"ms, {row['bare_torch_parameters']} parameters vs RLlib module {row['rllib_module_parameters']})"),
+                  "", "| path | ms/update all included | ms/update without sampling | env steps/s |",
+                  "|---|---|---|---|"]
+        for path in ("rllib", "fast"):
+            r = row[path]
+            lines.append(f"| {path} | {r['ms_per_update_all_included']} | {r['ms_per_update_without_sampling']} "
+                         f"| {r['env_steps_per_s']} |")
+        lines += ["", f"fast learner call alone: {row['fast_learner_call_ms_per_update']} ms/update; ratios: "
+                  + ", ".join(f"{k} {v}" for k, v in row["ratios"].items()), ""]
+    if results.get("sweep"):
+        lines += ["| runners | envs/runner | env steps/s | ms/update all included |", "|---|---|---|---|"]
+        for row in results["sweep"]:
+            lines.append(f"| {row['runners']} | {row['envs_per_runner']} | {row['env_steps_per_s']} "
+                         f"| {row['ms_per_update_all_included']} |")
+        lines.append("")
+    if results.get("predict"):
+        keys = list(results["predict"][0])
+        lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        lines += ["| " + " | ".join(str(row[k]) for k in keys) + " |" for row in results["predict"]]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sections", nargs="+", default=["cartpole", "facefusion", "sweep", "predict"])
+    p.add_argument("--seconds", type=float, default=20.0, help="training seconds per path and row")
+    p.add_argument("--repeats", type=int, default=100, help="updates per bare-torch / learner-call timing")
+    p.add_argument("--runners", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--envs", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--num-gpus-per-learner", type=float, default=0.0)
+    p.add_argument("--gpu-update-ms", type=float, default=1.5,
+                   help="assumed network time of one FaceFusion update on a GPU, for the prediction")
+    p.add_argument("--out", default=None)
+    args = p.parse_args()
+    ray.init(num_cpus=max(2, max(args.runners) + 1), include_dashboard=False, logging_level=logging.WARNING)
+    results: dict = {"side_by_side": []}
+    try:
+        if "cartpole" in args.sections:
+            results["side_by_side"].append(side_by_side("CartPole-v1", args.seconds, args.repeats))
+            print(json.dumps(results["side_by_side"][-1]), flush=True)
+        if "facefusion" in args.sections:
+            results["side_by_side"].append(side_by_side("FaceFusion-v0", args.seconds, args.repeats))
+            print(json.dumps(results["side_by_side"][-1]), flush=True)
+        if "sweep" in args.sections:
+            results["sweep"] = sweep("FaceFusion-v0", args.runners, args.envs, args.seconds,
+                                     args.num_gpus_per_learner)
+        face = [row for row in results["side_by_side"] if row["env"] == "FaceFusion-v0"]
+        if "predict" in args.sections and face and results.get("sweep"):
+            results["predict"] = predict(face[0], results["sweep"], args.gpu_update_ms)
+    finally:
+        ray.shutdown()
+    print(markdown(results))
+    if args.out:
+        from agents.run_dir import atomic_write_json
+
+        atomic_write_json(args.out, results)
+
+
+if __name__ == "__main__":
+    main()

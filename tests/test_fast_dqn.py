@@ -1,0 +1,124 @@
+"""agents.fast_dqn: the DQN loss sees the right columns, the lean forward equals RLlib's, and
+RLlib's checkpoints carry the replay buffer."""
+import logging
+
+import numpy as np
+import pytest
+import ray
+import torch
+from ray.rllib.algorithms.dqn.dqn_learner import (
+    QF_NEXT_PREDS,
+    QF_PREDS,
+    QF_TARGET_NEXT_PREDS,
+)
+from ray.rllib.algorithms.dqn.torch.default_dqn_torch_rl_module import (
+    DefaultDQNTorchRLModule,
+)
+from ray.rllib.core.columns import Columns
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+
+from agents.config import build_config, make_env
+from agents.presets import preset_for
+from agents.replay import INDICES, N_STEP, WEIGHTS
+
+
+def small_cartpole(**training):
+    preset = preset_for("CartPole-v1")
+    preset["training"].update({"num_steps_sampled_before_learning_starts": 64, **training})
+    preset["evaluation"] = {}
+    config = build_config("CartPole-v1", preset, seed=0)
+    config.reporting(min_sample_timesteps_per_iteration=128)
+    return config
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "FaceFusion-v0"])
+def test_lean_forward_equals_rllibs(env_id):
+    config = build_config(env_id, preset_for(env_id))
+    env = make_env(env_id, preset_for(env_id).get("env_config"))
+    module = config.get_rl_module_spec(env=env).build()
+    module.make_target_networks()
+    obs = np.stack([env.observation_space.sample() for _ in range(9)])
+    batch = {Columns.OBS: torch.from_numpy(obs[:8]), Columns.NEXT_OBS: torch.from_numpy(obs[1:])}
+    outputs, grads = [], []
+    for forward in (module._forward_train, lambda b: DefaultDQNTorchRLModule._forward_train(module, b)):
+        module.zero_grad()
+        out = forward(batch)
+        (out[QF_PREDS] ** 2).sum().backward()
+        outputs.append(out)
+        grads.append([p.grad.clone() for p in module.parameters() if p.grad is not None])
+    for key in (QF_PREDS, QF_NEXT_PREDS, QF_TARGET_NEXT_PREDS):
+        torch.testing.assert_close(outputs[0][key], outputs[1][key])
+    assert not outputs[0][QF_NEXT_PREDS].requires_grad  # no autograd work on the next state
+    assert len(grads[0]) == len(grads[1]) > 0
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_td_errors_are_the_double_q_n_step_target(local_ray):
+    """The learner's TD errors (which become priorities) equal |Q(s,a) - (R + gamma^k (1-d)
+    Q_target(s', argmax_a Q(s', a)))| with the buffer's per-transition k, before the update."""
+    config = small_cartpole()
+    algo = config.build_algo()
+    try:
+        algo.train()
+        buffer, learner = algo.local_replay_buffer, algo.learner_group._learner
+        columns = buffer.sample(64)
+        columns[N_STEP][:4] = [1, 2, 3, 3]  # k varies per transition (episode ends)
+        columns[Columns.TERMINATEDS][:2] = True
+        columns.pop(INDICES)
+        module = learner.module["default_policy"]
+        t = {k: torch.from_numpy(np.asarray(v)) for k, v in columns.items()}
+        with torch.no_grad():
+            q = module.compute_q_values({Columns.OBS: t[Columns.OBS]})[QF_PREDS]
+            q_next = module.compute_q_values({Columns.OBS: t[Columns.NEXT_OBS]})[QF_PREDS]
+            q_target = module.forward_target({Columns.OBS: t[Columns.NEXT_OBS]})[QF_PREDS]
+        best = q_target.gather(1, q_next.argmax(1, keepdim=True)).squeeze(1)
+        target = t[Columns.REWARDS] + config.gamma ** t[N_STEP] * (1 - t[Columns.TERMINATEDS].float()) * best
+        expected = (q.gather(1, t[Columns.ACTIONS].long()[:, None]).squeeze(1) - target).abs()
+        results = algo.learner_group.update(batch=MultiAgentBatch({"default_policy": SampleBatch(columns)}, 64),
+                                            timesteps={"num_env_steps_sampled_lifetime": 10**6}, fast_updates=1)
+        td = np.concatenate([np.ravel(x) for x in results[0]["default_policy"]["td_error"].peek()])
+        np.testing.assert_allclose(td, expected.numpy(), rtol=1e-4, atol=1e-5)
+        assert columns[WEIGHTS].dtype == np.float32
+    finally:
+        algo.stop()
+
+
+def test_checkpoint_carries_the_buffer_and_metrics(local_ray, tmp_path):
+    from agents.training import summarize
+
+    config = small_cartpole(updates_per_learner_call=4, weights_sync_interval=2)
+    algo = config.build_algo()
+    try:
+        for _ in range(3):
+            result = algo.train()
+        summary = summarize(result)
+        assert summary["env_steps"] >= 3 * 128 and summary["learner_loss"] is not None
+        assert result["learners"]["__all_modules__"]["num_fast_dqn_updates_lifetime"] > 0
+        algo.save_to_path(str(tmp_path / "ckpt"))
+        saved = algo.local_replay_buffer.get_state()
+    finally:
+        algo.stop()
+    restored = config.build_algo()
+    try:
+        assert len(restored.local_replay_buffer) == 0
+        restored.restore_from_path(str(tmp_path / "ckpt"))
+        state = restored.local_replay_buffer.get_state()
+        assert state["num_valid"] == saved["num_valid"] > 0
+        np.testing.assert_array_equal(state["_obs"], saved["_obs"])
+        np.testing.assert_array_equal(state["priorities"], saved["priorities"])
+        restored.train()  # and it goes on learning from it
+    finally:
+        restored.stop()
+    without = small_cartpole(store_buffer_in_checkpoints=False).build_algo()
+    try:
+        assert "transition_replay_buffer" not in without.get_state()
+    finally:
+        without.stop()
