@@ -212,8 +212,8 @@ class FaceFusionEnv(gym.Env):
 
         self.action_space = spaces.Discrete(len(ACTION_NAMES))
         self.observation_space = spaces.Box(0, 255, (self.obs_size, self.obs_size, 3), np.uint8)
-        # Luminance and masks at observation scale, computed on first use (a large set stays
-        # memory-mapped and shared): the most recently used 4096 faces (~14 KB each at 84 px) are kept.
+        # Luminance and masks at observation scale: mapped from the cache if `prepare` stored this
+        # size, else computed on first use, keeping the 4096 most recently used (~14 KB each at 84 px).
         self._obs_cache: dict[int, np.ndarray] = {}
         self._obs_cache_faces = 4096
         self._episode_target = np.zeros((self.obs_size, self.obs_size), np.uint8)
@@ -233,12 +233,14 @@ class FaceFusionEnv(gym.Env):
         return cv2.resize(image, (self.obs_size, self.obs_size), interpolation=cv2.INTER_AREA)
 
     def _obs_pair_of(self, index: int) -> np.ndarray:
-        """Face `index` at observation scale: (obs, obs, 2) uint8 luminance and mask."""
-        grey = self._to_obs(cv2.cvtColor(self.faces.images[index], cv2.COLOR_RGB2GRAY))
-        return np.stack([grey, self._to_obs(self.faces.masks[index])], -1)
+        """Face `index` at observation scale: (obs, obs, 2) uint8 luminance and mask (read from
+        the cache when `prepare` stored this size, else computed: `envs.faces.observe`)."""
+        return self.faces.obs_pair(index, self.obs_size)
 
     def _face_obs(self, index: int) -> np.ndarray:
         """Face `index` at observation scale (luminance, mask), as the episode starts from."""
+        if self.obs_size in self.faces.obs:  # stored in the cache: a read-only view of shared pages
+            return self._obs_pair_of(index)
         pair = self._obs_cache.pop(index, None)
         if pair is None:
             pair = self._obs_pair_of(index)

@@ -118,6 +118,27 @@ def test_open_is_memory_mapped_and_lazy(photos, in_memory, tmp_path):
     assert np.array_equal(pickle.loads(blob).images[2], in_memory.faces.images[2])
 
 
+def test_env_reads_stored_observations_equal_to_computed_ones(photos, in_memory, tmp_path):
+    from envs.face_fusion import FaceFusionEnv
+    from envs.faces.observe import obs_pair
+
+    fs = prepare(str(photos), tmp_path / "c", shard_size=4, obs_sizes=(84, 48)).faces
+    assert sorted(fs.obs) == [48, 84] and not in_memory.faces.obs
+    for i in (0, 4, len(fs) - 1):
+        for size in (48, 84):
+            assert np.array_equal(fs.obs[size][i], obs_pair(in_memory.faces.images[i], in_memory.faces.masks[i], size))
+    mapped, ram = FaceFusionEnv(fs, split="train"), FaceFusionEnv(in_memory.faces, split="train")
+    assert mapped.faces.obs[84].shape == (len(mapped.faces), 84, 84, 2)  # the split keeps its stored rows
+    for seed in range(4):
+        a, b = mapped.reset(seed=seed)[0], ram.reset(seed=seed)[0]
+        assert np.array_equal(a, b)
+        assert np.array_equal(mapped.step(2)[0], ram.step(2)[0])
+    assert not mapped._obs_cache and len(ram._obs_cache) > 0  # stored: nothing copied per env
+    other = FaceFusionEnv(fs, obs_size=64)  # a size not stored: computed on first use, then kept
+    other.reset(seed=0)
+    assert list(other._obs_cache) == [other.target_index]
+
+
 def test_old_single_file_sets_load_and_broken_ones_say_re_run(in_memory, tmp_path):
     fs, cache_dir = in_memory.faces, tmp_path / "old"
     d = cache_dir / "set-0123456789abcdef"

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from .decode import DEFAULT_MAX_PIXELS, MIN_SIDE
+from .observe import OBS_SIZES
 from .shards import DEFAULT_SHARD_SIZE
 
 
@@ -57,6 +58,9 @@ def main(argv=None) -> int:
     pp.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
                     help="photos per shard, the unit of resuming and of Ray tasks (an interrupted build "
                          "keeps its own)")
+    pp.add_argument("--obs-sizes", type=int, nargs="*", default=list(OBS_SIZES), metavar="PX",
+                    help="observation sizes whose luminance+mask to store for the env (default: %(default)s; "
+                         "none: the env computes them)")
     pp.add_argument("--address", default=None,
                     help="build shards as Ray tasks on the cluster at this address ('auto' or host:port; "
                          "needs ray installed); default: local threads")
@@ -78,10 +82,12 @@ def main(argv=None) -> int:
                 p.error("--heldout-fraction must be in (0, 1)")
             if args.shard_size < 1:
                 p.error("--shard-size must be >= 1")
+            if any(not 32 <= v <= args.canvas for v in args.obs_sizes):
+                p.error(f"--obs-sizes must be in 32..{args.canvas} (the canvas)")
             settings = Settings(canvas=args.canvas, backend=args.backend, max_pixels=args.max_pixels)
             res = prepare(args.src, args.out, settings, progress=not args.no_progress, workers=args.workers,
                           heldout_fraction=args.heldout_fraction, seed=args.seed, shard_size=args.shard_size,
-                          address=args.address, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                          address=args.address, obs_sizes=args.obs_sizes, log=lambda msg: print(msg, file=sys.stderr, flush=True))
             _summary(res.report, res.set_dir, res.from_cache)
         else:
             from .show import contact_sheet, save_png

@@ -10,6 +10,7 @@ from . import cache
 from .build import add_split, build
 from .decode import DEFAULT_MAX_PIXELS
 from .faceset import FaceDataError, FaceSet
+from .observe import OBS_SIZES
 from .pipeline import Settings, kept_row, run, to_faceset
 from .pipeline import report as make_report
 from .shards import DEFAULT_SHARD_SIZE
@@ -71,13 +72,14 @@ def _writable(cache_dir: str) -> bool:
 def prepare(source="default", cache_dir: str | None = None, settings: Settings | None = None, *,
             progress: bool = False, workers: int | None = None, use_cache: bool = True,
             heldout_fraction: float = HELDOUT_FRACTION, seed: int = 0, shard_size: int = DEFAULT_SHARD_SIZE,
-            address: str | None = None, log=None) -> Prepared:
+            address: str | None = None, obs_sizes=OBS_SIZES, log=None) -> Prepared:
     """Faces from `source` ("default", a photo folder, or a cache dir) with a full report.
 
     A new set is built shard by shard into the cache (bounded memory, resumed after an
     interruption: `log` is told how much was already done), on `workers` local threads or,
     with `address` ("auto" or "host:port"), as Ray tasks across that cluster. It opens
-    memory-mapped. `use_cache=False` builds in RAM and writes nothing.
+    memory-mapped, with each face's observation-size luminance and mask stored for `obs_sizes`
+    (what FaceFusionEnv reads at reset). `use_cache=False` builds in RAM and writes nothing.
     """
     settings = settings or Settings()
     cache_dir = os.fspath(cache_dir) if cache_dir is not None else cache.default_cache_dir()
@@ -127,6 +129,7 @@ def prepare(source="default", cache_dir: str | None = None, settings: Settings |
         set_dir, rep = build(cache_dir, key, items, settings, pre_skipped=pre_skipped, ignored=ignored,
                              source=src_summary, heldout_fraction=heldout_fraction, seed=seed,
                              shard_size=shard_size, workers=workers, address=address, progress=progress,
+                             obs_sizes=obs_sizes,
                              log=log or (lambda msg: None))
         if set_dir is None:
             _no_faces(rep, ignored, label)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from . import cache, shards
+from .observe import OBS_SIZES
 from .pipeline import Face, Settings, default_workers, progress_bar, stream
 from .pipeline import report as make_report
 from .sources import Item
@@ -73,7 +74,7 @@ def local_shards(todo: list[tuple[int, list[Item]]], settings: Settings, workers
 
 def build(cache_dir: str, key: str, items: list[Item], settings: Settings, *, pre_skipped, ignored,
           source: dict, heldout_fraction: float, seed: int, shard_size: int = shards.DEFAULT_SHARD_SIZE,
-          workers: int | None = None, address: str | None = None, progress: bool = False,
+          workers: int | None = None, address: str | None = None, progress: bool = False, obs_sizes=OBS_SIZES,
           log: Callable[[str], None] = lambda msg: None) -> tuple[str | None, dict]:
     """Build (or finish) the set `key`; returns (its set dir, report). The set dir is None when
     no photo gave a face (nothing is published then). Raises OSError if the cache dir cannot
@@ -92,7 +93,8 @@ def build(cache_dir: str, key: str, items: list[Item], settings: Settings, *, pr
         if not manifest or manifest.get("n_items") != len(items) or manifest.get("format") != shards.FORMAT:
             n_shards = -(-len(items) // shard_size)
             manifest = {"format": shards.FORMAT, "key": key, "canvas": settings.canvas, "shard_size": shard_size,
-                        "n_items": len(items), "n_shards": n_shards, "shards": {}}
+                        "n_items": len(items), "n_shards": n_shards, "obs_sizes": sorted({int(v) for v in obs_sizes}),
+                        "shards": {}}
         size, n_shards = int(manifest["shard_size"]), int(manifest["n_shards"])
         done = shards.done_shards(build_dir, n_shards)
         for k in done:  # renamed into place but killed before the manifest said so
@@ -114,7 +116,8 @@ def build(cache_dir: str, key: str, items: list[Item], settings: Settings, *, pr
                 from .distributed import ray_shards  # Ray only on this path
                 results = ray_shards(address, todo, settings, tick, nodes)
             for k, faces, skipped in results:
-                manifest["shards"][str(k)] = shards.write_shard(build_dir, k, faces, skipped, settings.canvas)
+                manifest["shards"][str(k)] = shards.write_shard(build_dir, k, faces, skipped, settings.canvas,
+                                                                manifest["obs_sizes"])
                 shards.write_json(os.path.join(build_dir, shards.MANIFEST), manifest)
         finally:
             if bar:

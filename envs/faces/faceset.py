@@ -1,11 +1,12 @@
 """The FaceSet container every consumer of face data receives."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .geometry import N_LANDMARKS
+from .observe import obs_pair
 from .split import HELDOUT_FRACTION, VALIDATION_FRACTION, part_mask
 
 
@@ -28,6 +29,7 @@ class FaceSet:
     boxes: np.ndarray      # (N, 4) float32 x0, y0, x1, y1
     files: tuple[str, ...]
     backends: tuple[str, ...]
+    obs: dict = field(default_factory=dict, repr=False)  # {size: (N, size, size, 2) uint8} stored `obs_pair`s
 
     def __post_init__(self) -> None:
         n = len(self.files)
@@ -39,6 +41,9 @@ class FaceSet:
             a = getattr(self, name)
             if a.shape != shape or a.dtype != dtype:
                 raise ValueError(f"FaceSet.{name}: expected {shape} {np.dtype(dtype)}, got {a.shape} {a.dtype}")
+        for size, a in self.obs.items():
+            if tuple(a.shape) != (n, size, size, 2) or a.dtype != np.uint8:
+                raise ValueError(f"FaceSet.obs[{size}]: expected {(n, size, size, 2)} uint8, got {a.shape} {a.dtype}")
         if len(self.backends) != n:
             raise ValueError(f"FaceSet: {len(self.backends)} backends for {n} files")
         object.__setattr__(self, "files", tuple(self.files))
@@ -61,7 +66,15 @@ class FaceSet:
         idx = idx.astype(np.int64).reshape(-1)
         return FaceSet(self.images[idx], self.masks[idx], self.landmarks[idx], self.keypoints[idx],
                        self.boxes[idx], tuple(self.files[i] for i in idx),
-                       tuple(self.backends[i] for i in idx))
+                       tuple(self.backends[i] for i in idx), {s: a[idx] for s, a in self.obs.items()})
+
+    def obs_pair(self, index: int, size: int) -> np.ndarray:
+        """Face `index` at observation scale (`observe.obs_pair`): read from the cache when it
+        was prepared with this size, else computed."""
+        stored = self.obs.get(size)
+        if stored is not None:
+            return stored[index]
+        return obs_pair(self.images[index], self.masks[index], size)
 
     def split(self, part: str, heldout_fraction: float = HELDOUT_FRACTION, seed: int = 0,
               validation_fraction: float = VALIDATION_FRACTION) -> FaceSet:

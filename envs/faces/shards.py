@@ -8,7 +8,8 @@ built by any process on any node. Layout of a sharded set dir:
 
     manifest.json        format, shard size, photo count, done shards (rewritten atomically)
     shard-00000/         images.npy masks.npy landmarks.npy keypoints.npy boxes.npy
-                         files.npy backends.npy meta.json (report rows: kept, skipped)
+                         files.npy backends.npy obs84.npy (the env's observation-size
+                         luminance + mask, per stored size) meta.json (report rows)
     .tmp-shard-*/        a shard being written (never read; removed on resume)
     index.npz            written when the set is complete: files, backends, keypoints, boxes
                          and the per-shard face counts of the whole set, loaded in RAM
@@ -27,6 +28,7 @@ import numpy as np
 
 from .faceset import FaceDataError, FaceSet
 from .geometry import N_LANDMARKS
+from .observe import obs_pair
 from .pipeline import kept_row
 
 FORMAT = 2                 # format 1: one faces.npz per set, loaded whole (still readable)
@@ -86,9 +88,11 @@ def _write_rows(path: str, rows, shape: tuple[int, ...], dtype: np.dtype) -> int
         return f.tell()
 
 
-def write_shard(set_dir: str, k: int, faces: list, skipped: list[tuple[str, str]], canvas: int) -> dict:
-    """Write shard k (pipeline Faces in photo order, and the skipped photos with reasons) into
-    a temp folder, fsync it, and rename it into place. Returns its manifest entry."""
+def write_shard(set_dir: str, k: int, faces: list, skipped: list[tuple[str, str]], canvas: int,
+                obs_sizes=()) -> dict:
+    """Write shard k (pipeline Faces in photo order, and the skipped photos with reasons, and
+    each face's `obs_pair` at `obs_sizes`) into a temp folder, fsync it, and rename it into
+    place. Returns its manifest entry."""
     final = os.path.join(set_dir, shard_name(k))
     tmp = os.path.join(set_dir, f".tmp-{shard_name(k)}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -100,6 +104,10 @@ def write_shard(set_dir: str, k: int, faces: list, skipped: list[tuple[str, str]
                     "boxes": "box"}[name]
             sizes[name] = _write_rows(os.path.join(tmp, f"{name}.npy"), [getattr(f, attr) for f in faces],
                                       shape, dtype)
+        for size in obs_sizes:
+            sizes[f"obs{size}"] = _write_rows(os.path.join(tmp, f"obs{size}.npy"),
+                                              [obs_pair(f.image, f.mask, size) for f in faces], (size, size, 2),
+                                              np.dtype(np.uint8))
         for name, values in (("files", [f.name for f in faces]), ("backends", [f.backend for f in faces])):
             with open(os.path.join(tmp, f"{name}.npy"), "wb") as fh:
                 np.save(fh, _str_array(values))
@@ -129,7 +137,8 @@ def entry_of(set_dir: str, k: int) -> dict:
     meta = read_meta(set_dir, k)
     d = os.path.join(set_dir, shard_name(k))
     return {"kept": len(meta["kept"]), "skipped": len(meta["skipped"]),
-            "bytes": {name: os.path.getsize(os.path.join(d, f"{name}.npy")) for name in (*MAPPED, *SMALL)}}
+            "bytes": {n[:-4]: os.path.getsize(os.path.join(d, n)) for n in os.listdir(d)
+                      if n.endswith(".npy") and n[:-4] not in ("files", "backends")}}
 
 
 def done_shards(set_dir: str, n_shards: int) -> list[int]:
@@ -297,7 +306,11 @@ def open_set(set_dir: str, manifest: dict) -> FaceSet:
     specs = row_specs(canvas)
     mapped = {name: Rows(_ShardMaps([os.path.join(set_dir, shard_name(k), f"{name}.npy") for k in range(n_shards)]),
                          counts, *specs[name]) for name in MAPPED}
+    obs = {int(size): Rows(_ShardMaps([os.path.join(set_dir, shard_name(k), f"obs{size}.npy")
+                                       for k in range(n_shards)]), counts, (size, size, 2), np.uint8)
+           for size in manifest.get("obs_sizes", [])}
     if len(files) == 0:  # nothing to map
         mapped = {name: np.zeros((0, *specs[name][0]), specs[name][1]) for name in MAPPED}
+        obs = {}
     return FaceSet(mapped["images"], mapped["masks"], mapped["landmarks"], small["keypoints"].astype(np.float32),
-                   small["boxes"].astype(np.float32), files, backends)
+                   small["boxes"].astype(np.float32), files, backends, obs)
