@@ -87,14 +87,22 @@ ram = FaceSet(np.asarray(tr.images), np.asarray(tr.masks), np.asarray(tr.landmar
               tr.files, tr.backends)
 env_ram = gym.make("FaceFusion-v0", faces=ram, split="all")
 env_ram.reset(seed=0)
+ram_obs = FaceSet(ram.images, ram.masks, ram.landmarks, ram.keypoints, ram.boxes, ram.files, ram.backends,
+                  {{s: np.asarray(a) for s, a in tr.obs.items()}})
+env_ram_obs = gym.make("FaceFusion-v0", faces=ram_obs, split="all")
+env_ram_obs.reset(seed=0)
 speed = {{}}
 for policy in ("moves", "random"):
-    mm, rm = [], []
+    mm, rm, ro = [], [], []
     for _ in range({rounds}):
         mm.append(run(env, {steps}, policy)[0]); rm.append(run(env_ram, {steps}, policy)[0])
+        ro.append(run(env_ram_obs, {steps}, policy)[0])
     speed[policy] = {{"mmap_steps_per_s": round(1 / statistics.median(mm)), "ram_steps_per_s": round(1 / statistics.median(rm)),
                       "ratio_median": round(statistics.median(r / m for m, r in zip(mm, rm)), 3),
-                      "ratios": [round(r / m, 3) for m, r in zip(mm, rm)]}}
+                      "ratios": [round(r / m, 3) for m, r in zip(mm, rm)],
+                      "ram_obs_steps_per_s": round(1 / statistics.median(ro)),
+                      "ratio_obs_median": round(statistics.median(r / m for m, r in zip(mm, ro)), 3),
+                      "ratios_obs": [round(r / m, 3) for m, r in zip(mm, ro)]}}
 print(json.dumps({{"memory": mem, "speed": speed}}))
 """
 
@@ -181,8 +189,9 @@ def large(n: int, workdir: str, workers: int | None, env_steps: int, rounds: int
 
 def env_check(set_dir: str, env_steps: int, rounds: int) -> None:
     """An env over a cached set in a fresh process: its memory, and steps/s beside the same
-    train faces copied into RAM ("moves": 50-step episodes; "random": random actions, ~7
-    steps an episode, so a face is fetched at every few steps)."""
+    train faces copied into RAM, without and with the stored observation-size arrays ("moves":
+    50-step episodes; "random": random actions, ~7 steps an episode, so a face is fetched
+    every few steps)."""
     code = ENV_CHECK.format(root=ROOT, cache=set_dir, steps=env_steps, rounds=rounds)
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     if r.returncode:
@@ -196,7 +205,9 @@ def env_check(set_dir: str, env_steps: int, rounds: int) -> None:
           f"mapped file pages resident {m['after_steps']['RssFile']:.0f} MB (shared page cache)")
     for policy, sp in res["speed"].items():
         print(f"  steps/s ({policy}): mmap {sp['mmap_steps_per_s']}, in RAM {sp['ram_steps_per_s']}, "
-              f"mmap/RAM median {sp['ratio_median']} (rounds {sp['ratios']})")
+              f"mmap/RAM median {sp['ratio_median']} (rounds {sp['ratios']}); in RAM with the stored "
+              f"observations also in RAM {sp['ram_obs_steps_per_s']}, mmap/that {sp['ratio_obs_median']} "
+              f"(rounds {sp['ratios_obs']})")
 
 
 def measure_child(cmd: list[str]) -> int:
