@@ -1,18 +1,18 @@
 """Training and evaluation crops for the realism critic: real face crops, composites drawn
 exactly as the environment draws its realism crop, and augmentation.
 
-Geometry follows `envs.face_fusion.FaceFusionEnv` (which this package must not import, as
-it pulls in gymnasium): a source face is placed on a target by its ground-truth transform
-(identity for the same photo, the keypoint similarity for another photo) followed by a
-displacement (scale `scale` about the face centre, then shift `dx, dy` in face sizes); the
-critic sees `face_crop(target, box, size, 1.2)` (size = the critic's image size) around the
-ground-truth face box with the source face pasted at that placement. `tests/test_detectors.py` checks the crops match the
-env's `realism_crop()` pixel for pixel.
+Geometry is the env's own (`envs.fusion`, shared with `envs.face_fusion.FaceFusionEnv`,
+which this package must not import, as it pulls in gymnasium): a source face is placed on a
+target by its ground-truth transform (identity for the same photo, the keypoint similarity
+for another photo) followed by a displacement (scale `scale` about the face centre, then
+shift `dx, dy` in face sizes); the critic sees `fusion.face_crop` (CROP_CONTEXT x the
+ground-truth face box, the critic's image size) with the source face pasted at that
+placement. `tests/test_detectors.py` checks the crops match the env's `realism_crop()` pixel
+for pixel, and that `env_placement` draws the env's start placements.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -20,29 +20,16 @@ import torch
 
 from envs import fusion
 from envs.faces import FaceSet
+from envs.fusion import Geometry
 
 from .models import IMAGE_SIZE
-
-CROP = IMAGE_SIZE  # default crop side (the critic's image_size, which the env's realism crop follows)
-CONTEXT = 1.2   # crop side / face box side (the env's realism crop)
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Ground truth of a (target, source) pair in target-canvas pixels."""
-    matrix: np.ndarray   # 2x3 source canvas -> target canvas at the true place
-    box: np.ndarray      # (4,) x0, y0, x1, y1 of the source face there
-    center: np.ndarray   # (2,) box centre
-    face_px: float       # sqrt(box area): the unit of offsets
 
 
 def geometry(faces: FaceSet, target: int, source: int) -> Geometry:
     """The env's ground truth: identity for the same face, else keypoints source -> target."""
     same = source == target
     m = fusion.ground_truth(None if same else faces.keypoints[source], None if same else faces.keypoints[target])
-    box = fusion.mapped_box(m, faces.boxes[source])
-    center = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
-    return Geometry(m, box, center, float(np.sqrt((box[2] - box[0]) * (box[3] - box[1]))))
+    return Geometry.of(m, faces.boxes[source])
 
 
 def placed(geo: Geometry, dx: float = 0.0, dy: float = 0.0, scale: float = 1.0) -> np.ndarray:
@@ -60,7 +47,7 @@ def jitter_box(box: np.ndarray, shift: tuple[float, float] = (0.0, 0.0), zoom: f
 
 
 def composite_crop(faces: FaceSet, target: int, source: int, matrix: np.ndarray | None,
-                   box: np.ndarray, size: int = CROP, context: float = CONTEXT) -> np.ndarray:
+                   box: np.ndarray, size: int = IMAGE_SIZE, context: float = fusion.CROP_CONTEXT) -> np.ndarray:
     """(size, size, 3) uint8 crop around `box` of the target photo with the source face
     pasted by `matrix` (None: the target photo alone, i.e. a real crop)."""
     target_crop = fusion.face_crop(faces.images[target], box, size, context)
@@ -95,19 +82,12 @@ def misplacement(rng: np.random.Generator, max_offset: float = 0.3, scale_range=
             return float(dx), float(dy), float(scale)
 
 
-def env_placement(rng: np.random.Generator, face_px: float, max_offset: float = 0.25,
-                  max_scale_change: float = 0.15, tolerance_px: float = 2.0 * 256 / 84,
-                  scale_tolerance: float = 0.05) -> tuple[float, float, float]:
-    """An initial placement as the env draws it (defaults: FaceFusion-v0 at 84 px on a 256 px
-    canvas): offset uniform +-max_offset face sizes, scale log-uniform within
-    +-max_scale_change, redrawn while within the success tolerance."""
-    lo, hi = math.log(1 - max_scale_change), math.log(1 + max_scale_change)
-    for _ in range(100):
-        dx, dy = rng.uniform(-max_offset, max_offset, 2)
-        scale = math.exp(rng.uniform(lo, hi))
-        if not (math.hypot(dx, dy) * face_px <= tolerance_px and abs(scale - 1) <= scale_tolerance):
-            break
-    return float(dx), float(dy), float(scale)
+def env_placement(rng: np.random.Generator, face_px: float, canvas: int) -> tuple[float, float, float]:
+    """(dx, dy, scale) of a start placement as FaceFusion-v0 draws it (`fusion.draw_displacement`
+    with the env's defaults) on a `canvas` px face canvas, dx and dy in face sizes."""
+    tolerance_px = fusion.POSITION_TOLERANCE_PX * canvas / fusion.OBS_SIZE  # observation -> canvas pixels
+    dx, dy, scale = fusion.draw_displacement(rng, face_px, tolerance_px)
+    return dx / face_px, dy / face_px, scale
 
 
 class CropSampler:
@@ -123,7 +103,7 @@ class CropSampler:
     starts include many of those. Crops are `size` px square.
     """
 
-    def __init__(self, faces: FaceSet, rng: np.random.Generator, size: int = CROP, shift: float = 0.04,
+    def __init__(self, faces: FaceSet, rng: np.random.Generator, size: int = IMAGE_SIZE, shift: float = 0.04,
                  zoom: float = 0.06, swap_fraction: float = 0.5, near_fraction: float = 0.5,
                  near_offset: float = 0.12, rotate: float = 10.0):
         if len(faces) == 0:

@@ -34,14 +34,14 @@ def fused_crop(faces: FaceSet, target: int, source: int, matrix: np.ndarray, box
     """(size, size, 3) uint8 crop around `box` of the source face fused onto the target photo."""
     image = fusion.fuse(faces.images[target], faces.images[source], faces.masks[source], matrix, blend,
                         target_mask=faces.masks[target])
-    return fusion.face_crop(image, box, size, data.CONTEXT)
+    return fusion.face_crop(image, box, size)
 
 
 def env_crop(env, blend: str, size: int = SIZE) -> np.ndarray:
     """The judge's crop of a FaceFusionEnv's current placement, fused with `blend`."""
     u = env.unwrapped
     box = data.geometry(u.faces, u.target_index, u.source_index).box
-    return fusion.face_crop(u.fused_image(blend), box, size, data.CONTEXT)
+    return fusion.face_crop(u.fused_image(blend), box, size)
 
 
 class JudgeSampler:
@@ -69,7 +69,7 @@ class JudgeSampler:
 
     def real(self, target: int, jitter: bool = True) -> np.ndarray:
         box = self._box(self.geometry(target, target).box, jitter)
-        return fusion.face_crop(self.faces.images[target], box, self.size, data.CONTEXT)
+        return fusion.face_crop(self.faces.images[target], box, self.size)
 
     def fused(self, kind: str, blend: str, jitter: bool = True) -> np.ndarray:
         """One fused crop of `kind` (see KINDS) with `blend`, on a random target face."""
@@ -85,7 +85,7 @@ class JudgeSampler:
         elif kind == "misplaced":
             place = data.misplacement(r)
         else:
-            place = data.env_placement(r, geo.face_px)
+            place = data.env_placement(r, geo.face_px, self.faces.canvas)
         return fused_crop(self.faces, t, s, data.placed(geo, *place), self._box(geo.box, jitter), blend, self.size)
 
     def batch(self, n_real: int, n_fused: int) -> tuple[np.ndarray, np.ndarray]:

@@ -34,8 +34,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
+from envs.fusion import CROP_SIZE
+
 IMAGE_SIZES = (32, 64)  # crop sides both networks are built for
-IMAGE_SIZE = 32   # default side of the crops both networks work on (see above)
+IMAGE_SIZE = CROP_SIZE  # default side of the crops both networks work on: the env's realism crop (see above)
 NZ = 100          # latent vector size
 NGF = 16          # generator feature maps (the example's 64 is too slow on a CPU)
 NDF = 8           # discriminator feature maps: 8-16-32 (-64 at 64 px), small enough to score in an env step

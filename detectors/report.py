@@ -52,7 +52,7 @@ def placed_crops(faces: FaceSet, n: int, rng: np.random.Generator, swap: bool, r
         t = int(rng.integers(len(faces)))
         s = data.other_photo(faces, t, rng) if swap else t
         geo = data.geometry(faces, t, s)
-        place = data.env_placement(rng, geo.face_px) if random_place else (0.0, 0.0, 1.0)
+        place = data.env_placement(rng, geo.face_px, faces.canvas) if random_place else (0.0, 0.0, 1.0)
         out[k] = data.composite_crop(faces, t, s, data.placed(geo, *place), geo.box, size)
     return out
 

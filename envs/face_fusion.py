@@ -18,8 +18,6 @@ from envs.faces.split import HELDOUT_FRACTION, VALIDATION_FRACTION
 UP, DOWN, LEFT, RIGHT, GROW, SHRINK, STOP = range(7)
 ACTION_NAMES = ("up", "down", "left", "right", "grow", "shrink", "stop")
 MODES = ("self", "swap")
-REALISM_CROP = 32      # side of the crop the realism critic scores, unless it names its own
-REALISM_CONTEXT = 1.2  # crop side / face box side
 
 RealismFn = Callable[[np.ndarray], np.ndarray]
 
@@ -203,7 +201,7 @@ class FaceFusionEnv(gym.Env):
         self.stop_bonus, self.stop_penalty = float(stop_bonus), float(stop_penalty)
         self.realism_fn, self.realism_weight = realism_fn, float(realism_weight)
         self.realism_cache = bool(realism_cache)
-        self.realism_size = int(getattr(realism_fn, "image_size", REALISM_CROP))
+        self.realism_size = int(getattr(realism_fn, "image_size", fusion.CROP_SIZE))
         self._realism_memo: dict[tuple[float, float, float], float] = {}
         if not 0.0 <= aligned_start_prob <= 1.0:
             raise ValueError(f"aligned_start_prob must be in [0, 1], got {aligned_start_prob}")
@@ -323,13 +321,12 @@ class FaceFusionEnv(gym.Env):
             self._rgba = np.concatenate([self.faces.images, self.faces.masks[..., None]], axis=-1)
         rgba = self._rgba[self.source_index]
         if size is not None and size != self.realism_size:
-            target = fusion.face_crop(self.faces.images[self.target_index], self._gt_box, size, REALISM_CONTEXT)
-            return fusion.pasted_crop(target, rgba, self.current_matrix(), self._gt_box, REALISM_CONTEXT)
+            target = fusion.face_crop(self.faces.images[self.target_index], self._gt_box, size)
+            return fusion.pasted_crop(target, rgba, self.current_matrix(), self._gt_box)
         if self._crop_frame is None:  # once per episode, on first use
-            crop = fusion.crop_matrix(self._gt_box, self.realism_size, REALISM_CONTEXT)
+            crop = fusion.crop_matrix(self._gt_box, self.realism_size)
             center = tuple(float(v) for v in fusion.apply(crop, self._center[None])[0])
-            target = fusion.face_crop(self.faces.images[self.target_index], self._gt_box, self.realism_size,
-                                      REALISM_CONTEXT)
+            target = fusion.face_crop(self.faces.images[self.target_index], self._gt_box, self.realism_size)
             self._crop_frame = (target, fusion.compose(crop, self._gt), center, float(crop[0, 0]))
         target, crop_gt, center, k = self._crop_frame
         # crop frame C is a uniform scale k and a shift, so C . displaced(G, c, s, d) ==
@@ -390,14 +387,9 @@ class FaceFusionEnv(gym.Env):
             half = 0.5 * self.shift_step * self._face_px
             dx, dy = self.np_random.uniform(-half, half, size=2)
             return Placement(float(dx), float(dy), 1.0)
-        lo, hi = np.log(1.0 - self.max_scale_change), np.log(1.0 + self.max_scale_change)
-        for _ in range(100):
-            dx, dy = self.np_random.uniform(-self.max_offset, self.max_offset, size=2) * self._face_px
-            placement = Placement(float(dx), float(dy), float(np.exp(self.np_random.uniform(lo, hi))))
-            self.placement = placement
-            if not self.within_tolerance():
-                break
-        return placement
+        return Placement(*fusion.draw_displacement(  # tolerance from observation to canvas pixels
+            self.np_random, self._face_px, self.position_tolerance_px / self.k, self.max_offset,
+            self.max_scale_change, self.scale_tolerance))
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

@@ -1,15 +1,29 @@
-"""Image code shared by the environment and the detectors: similarity warps, alpha
-composites, the three blending styles, and the face crop the realism critic scores.
+"""Geometry and image code shared by the environment and the detectors: a face's ground
+truth and the start-placement distribution, similarity warps, alpha composites, the three
+blending styles, and the face crop the realism critic scores (its size and framing).
 
 Everything here is plain numpy/OpenCV on uint8 RGB images so it can run inside an env
 step (hot path) and inside a torch data loader alike.
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 BLENDS = ("paste", "color", "seamless")
+CROP_SIZE = 32       # side of the realism crop: the critic's default image size (why 32: detectors/models.py)
+CROP_CONTEXT = 1.2   # realism crop side / face box side
+
+# FaceFusionEnv's defaults that fix its start distribution, which the critic's env-like
+# composites (detectors) draw from too; `draw_displacement` is the one sampler.
+MAX_OFFSET = 0.25             # start offset per axis, in face sizes
+MAX_SCALE_CHANGE = 0.15       # start scale log-uniform in [1 - this, 1 + this]
+POSITION_TOLERANCE_PX = 2.0   # success: face centre within this many observation pixels ...
+SCALE_TOLERANCE = 0.05        # ... and |scale - 1| within this
+OBS_SIZE = 84                 # observation side, the scale of POSITION_TOLERANCE_PX
 
 
 def similarity(scale: float, center: tuple[float, float], shift: tuple[float, float]) -> np.ndarray:
@@ -42,6 +56,38 @@ def displaced(matrix: np.ndarray, center, scale: float, shift) -> np.ndarray:
     m[0, 2] += (1.0 - scale) * cx + shift[0]
     m[1, 2] += (1.0 - scale) * cy + shift[1]
     return m
+
+
+def draw_displacement(rng: np.random.Generator, face_px: float, tolerance_px: float,
+                      max_offset: float = MAX_OFFSET, max_scale_change: float = MAX_SCALE_CHANGE,
+                      scale_tolerance: float = SCALE_TOLERANCE) -> tuple[float, float, float]:
+    """An episode's start displacement (dx, dy in pixels, scale) as FaceFusionEnv draws it:
+    offset uniform in +-`max_offset` x `face_px` per axis, scale log-uniform in
+    [1 - max_scale_change, 1 + max_scale_change], redrawn (up to 100 times) while already within
+    tolerance (`tolerance_px` in the same pixels as `face_px`): a solved start teaches nothing."""
+    lo, hi = np.log(1.0 - max_scale_change), np.log(1.0 + max_scale_change)
+    for _ in range(100):
+        dx, dy = rng.uniform(-max_offset, max_offset, size=2) * face_px
+        scale = float(np.exp(rng.uniform(lo, hi)))
+        if not (math.hypot(dx, dy) <= tolerance_px and abs(scale - 1.0) <= scale_tolerance):
+            break
+    return float(dx), float(dy), scale
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Ground truth of a (target, source) pair in target-canvas pixels."""
+    matrix: np.ndarray   # 2x3 source canvas -> target canvas at the true place
+    box: np.ndarray      # (4,) x0, y0, x1, y1 of the source face there
+    center: np.ndarray   # (2,) box centre: displacements scale about it
+    face_px: float       # sqrt(box area): the unit of offsets and shift steps
+
+    @classmethod
+    def of(cls, matrix: np.ndarray, source_box) -> Geometry:
+        """The geometry of a source face (box `source_box` on its canvas) placed by `matrix`."""
+        box = mapped_box(matrix, source_box)
+        center = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+        return cls(matrix, box, center, float(np.sqrt((box[2] - box[0]) * (box[3] - box[1]))))
 
 
 def mapped_box(matrix: np.ndarray, box) -> np.ndarray:
@@ -150,14 +196,14 @@ def square_box(box: np.ndarray, context: float = 1.0) -> np.ndarray:
     return np.array([cx - half, cy - half, cx + half, cy + half], dtype=np.float32)
 
 
-def crop_matrix(box: np.ndarray, size: int = 64, context: float = 1.2) -> np.ndarray:
+def crop_matrix(box: np.ndarray, size: int = CROP_SIZE, context: float = CROP_CONTEXT) -> np.ndarray:
     """2x3 map from image pixels to the size x size crop of `context` x the face box."""
     x0, y0, x1, _ = square_box(box, context)
     scale = size / max(x1 - x0, 1e-6)
     return np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]], dtype=np.float64)
 
 
-def face_crop(image: np.ndarray, box: np.ndarray, size: int = 64, context: float = 1.2) -> np.ndarray:
+def face_crop(image: np.ndarray, box: np.ndarray, size: int = CROP_SIZE, context: float = CROP_CONTEXT) -> np.ndarray:
     """The square region the realism critic sees: `context` x the face box, resized to
     size x size (reflect-padded where it leaves the image)."""
     m = crop_matrix(box, size, context)
@@ -166,7 +212,7 @@ def face_crop(image: np.ndarray, box: np.ndarray, size: int = 64, context: float
 
 
 def pasted_crop(target_crop: np.ndarray, source_rgba: np.ndarray, matrix: np.ndarray, box: np.ndarray,
-                context: float = 1.2) -> np.ndarray:
+                context: float = CROP_CONTEXT) -> np.ndarray:
     """`target_crop` (= face_crop(target, box, size, context)) with the source face pasted by
     `matrix`; `source_rgba` is the source image with its mask as a 4th channel (one warp)."""
     return paste(target_crop, source_rgba, compose(crop_matrix(box, target_crop.shape[0], context), matrix))

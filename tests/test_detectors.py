@@ -155,7 +155,7 @@ def test_composites_match_env_realism_crop(faces, env_id, size):
     kwargs = {} if size is None else {"realism_fn": _SizedCritic(size), "realism_weight": 1.0}
     env = gym.make(env_id, faces=faces, **kwargs)
     u = env.unwrapped
-    size = size or data.CROP
+    size = size or IMAGE_SIZE
     assert u.realism_size == size
     for seed in range(4):
         env.reset(seed=seed)
@@ -168,6 +168,26 @@ def test_composites_match_env_realism_crop(faces, env_id, size):
         crop = data.composite_crop(u.faces, u.target_index, u.source_index, m, geo.box, size)
         assert crop.shape == (size, size, 3)
         np.testing.assert_array_equal(crop, u.realism_crop())
+
+
+def test_env_like_placements_are_the_env_start_distribution(faces):
+    """The critic's env-like composites (report, judge) are placed as FaceFusion-v0 starts its
+    episodes: the env's defaults and sampler, so the same generator gives the same draws. At a
+    tiny face size (8 px) a third of the first draws lie within tolerance and are redrawn, so the
+    tolerance and its pixel scale count too."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+
+    env = gym.make("FaceFusion-v0", faces=faces).unwrapped
+    env.reset(seed=0)
+    for face_px in (env._face_px, 8.0):
+        env._face_px = face_px
+        for seed in range(200):
+            env.np_random = np.random.default_rng(seed)
+            start = env._draw_placement()
+            dx, dy, scale = data.env_placement(np.random.default_rng(seed), face_px, faces.canvas)
+            np.testing.assert_allclose([dx * face_px, dy * face_px, scale], [start.dx, start.dy, start.scale])
 
 
 def test_misplacements_are_clearly_wrong():
