@@ -58,7 +58,10 @@ class Settings:
     out: str = "runs/judge"
     seed: int = 7                  # not the critic's 0: own initialisation, crops and split
     ae_iters: int = 600            # autoencoder batches (real crops only)
-    clf_iters: int = 600           # fine-tuning batches (real + fused)
+    clf_iters: int = 1200          # fine-tuning batches (real + fused)
+    # fused kinds per batch (random, random_swap, misplaced, aligned): more of the hard ones,
+    # near-real random starts and aligned swaps; far-off placements are learnt from few
+    kind_weights: tuple[float, ...] = (0.35, 0.15, 0.15, 0.35)
     batch_size: int = 64           # real crops per batch; as many fused in fine-tuning
     lr: float = 1e-3
     encoder_lr: float = 3e-4       # fine-tuning keeps the pretrained encoder's features
@@ -102,6 +105,8 @@ def train(settings: Settings) -> dict:
     if s.ae_iters < 1 or s.clf_iters < 1 or s.batch_size < 2 or not 0 < s.false_alarms < 1:
         raise ValueError(f"need ae_iters, clf_iters >= 1, batch_size >= 2, 0 < false_alarms < 1; got "
                          f"{s.ae_iters}, {s.clf_iters}, {s.batch_size}, {s.false_alarms}")
+    if len(s.kind_weights) != len(KINDS) or min(s.kind_weights) < 0 or not sum(s.kind_weights) > 0:
+        raise ValueError(f"kind_weights: {len(KINDS)} weights >= 0 for {KINDS}, not all 0; got {s.kind_weights}")
     if s.threads:
         torch.set_num_threads(s.threads)
     torch.manual_seed(s.seed)
@@ -134,7 +139,7 @@ def train(settings: Settings) -> dict:
         net.encoder.load_state_dict(ae.encoder.state_dict())
         opt = torch.optim.Adam([{"params": net.encoder.parameters(), "lr": s.encoder_lr},
                                 {"params": net.head.parameters(), "lr": s.lr}])
-        for crops, labels in _batches(pool, lambda: sampler.batch(b, b), s.clf_iters):
+        for crops, labels in _batches(pool, lambda: sampler.batch(b, b, s.kind_weights), s.clf_iters):
             logits = net(data.augment(data.to_tensor(crops), aug))
             loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(labels))
             opt.zero_grad()
@@ -296,6 +301,8 @@ def main(argv=None) -> int:
         tr.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     for name in ("lr", "encoder_lr", "val_fraction", "false_alarms"):
         tr.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    tr.add_argument("--kind-weights", type=float, nargs=len(KINDS), default=d.kind_weights,
+                    metavar="W", help=f"fused kinds per batch, in the order {', '.join(KINDS)}")
     tr.add_argument("--no-progress", action="store_true")
     tr.add_argument("--dry-run", action="store_true", help="two tiny batches per stage, 4 crops per group (tests)")
     sc = sub.add_parser("score", help="score a judge on a split's real and fused crops")

@@ -88,11 +88,13 @@ class JudgeSampler:
             place = data.env_placement(r, geo.face_px, self.faces.canvas)
         return fused_crop(self.faces, t, s, data.placed(geo, *place), self._box(geo.box, jitter), blend, self.size)
 
-    def batch(self, n_real: int, n_fused: int) -> tuple[np.ndarray, np.ndarray]:
-        """Training batch: (crops, labels 1 = fused); fused crops of uniformly drawn kind and blend."""
+    def batch(self, n_real: int, n_fused: int, kind_weights=None) -> tuple[np.ndarray, np.ndarray]:
+        """Training batch: (crops, labels 1 = fused); fused crops of a kind drawn with
+        `kind_weights` (per KINDS; default uniform) and a uniformly drawn blend."""
         r = self.rng
         reals = [self.real(int(r.integers(len(self.faces)))) for _ in range(n_real)]
-        fakes = [self.fused(KINDS[r.integers(len(KINDS))], BLENDS[r.integers(len(BLENDS))]) for _ in range(n_fused)]
+        kinds = r.choice(len(KINDS), n_fused, p=None if kind_weights is None else np.divide(kind_weights, sum(kind_weights)))
+        fakes = [self.fused(KINDS[k], BLENDS[r.integers(len(BLENDS))]) for k in kinds]
         return np.stack(reals + fakes), np.r_[np.zeros(n_real), np.ones(n_fused)].astype(np.float32)
 
     def real_set(self, copies: int = 8) -> np.ndarray:

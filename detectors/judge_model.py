@@ -127,10 +127,11 @@ class Judge:
         if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
             raise ValueError(f"Judge expects uint8 RGB crops of shape (N, {s}, {s}, 3); got {crops.shape} {crops.dtype}")
         out = [np.zeros(0, np.float32)]
-        with torch.no_grad():
+        with torch.no_grad():  # mean logit of each crop and its mirror image (a face's pose has no side)
             for i in range(0, len(crops), batch):
                 x = torch.from_numpy(np.ascontiguousarray(crops[i:i + batch])).permute(0, 3, 1, 2).float()
-                out.append(self.net(x / 127.5 - 1).numpy())
+                x = x / 127.5 - 1
+                out.append(self.net(torch.cat([x, x.flip(3)])).reshape(2, -1).mean(0).numpy())
         return np.concatenate(out)
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:

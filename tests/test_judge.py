@@ -67,8 +67,9 @@ def test_checkpoints_load_with_weights_only(dry_judge):
     net = JudgeNet()
     net.load_state_dict(state)
     crops = np.random.default_rng(0).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
-    with torch.no_grad():
-        expected = torch.sigmoid(net.eval()(torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1))
+    with torch.no_grad():  # the judge averages the logits of each crop and its mirror image
+        x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1
+        expected = torch.sigmoid((net.eval()(x) + net(x.flip(3))) / 2)
     judge = Judge.from_checkpoint(dry_judge / "judge.pt")
     np.testing.assert_allclose(judge(crops), expected.numpy(), atol=1e-6)
     np.testing.assert_array_equal(judge.detects(crops), judge(crops) > judge.threshold)
