@@ -23,7 +23,9 @@ from envs.faces.split import PARTS
 
 
 
-def make_env(env_id: str, env_config: dict, faces: str | None, split: str, realism=None):
+def make_env(env_id: str, env_config: dict, faces: str | None, split: str):
+    """The checkpoint's env on its `split` faces (or `faces`), without training-only settings
+    (realism, curriculum, augmentation: `NOT_VALIDATED`), rendering for the report."""
     import gymnasium as gym
 
     import envs  # noqa: F401

@@ -47,7 +47,8 @@ def main() -> None:
     size = (args.obs_size, args.obs_size)
     pair = np.ascontiguousarray(bare_env._face_obs(0))
     target = np.ascontiguousarray(bare_env._face_obs(0)[..., 0])
-    matrix = fusion.similarity(1.03, (args.obs_size / 2, args.obs_size / 2), (1.5, -2.0))
+    # a typical step's placement: scaled about the centre and shifted, as the env displaces a face
+    matrix = fusion.displaced(np.eye(2, 3), (args.obs_size / 2, args.obs_size / 2), 1.03, (1.5, -2.0))
 
     def bare():
         warped = cv2.warpAffine(pair, matrix, size)

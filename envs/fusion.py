@@ -26,15 +26,6 @@ SCALE_TOLERANCE = 0.05        # ... and |scale - 1| within this
 OBS_SIZE = 84                 # observation side, the scale of POSITION_TOLERANCE_PX
 
 
-def similarity(scale: float, center: tuple[float, float], shift: tuple[float, float]) -> np.ndarray:
-    """2x3 matrix that scales about `center`, then translates by `shift` (pixels)."""
-    cx, cy = center
-    return np.array(
-        [[scale, 0.0, (1.0 - scale) * cx + shift[0]], [0.0, scale, (1.0 - scale) * cy + shift[1]]],
-        dtype=np.float64,
-    )
-
-
 def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     """2x3 affine `outer @ inner` (apply `inner` first)."""
     out = outer[:, :2] @ inner

@@ -20,7 +20,6 @@ EYE_IMAGE_RIGHT = (249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 3
 NOSE_TIP = 1
 MOUTH_IMAGE_LEFT = 61
 MOUTH_IMAGE_RIGHT = 291
-KEYPOINT_NAMES = ("left_eye", "right_eye", "nose_tip", "mouth_left", "mouth_right")
 
 
 def keypoints(landmarks: np.ndarray) -> np.ndarray:
