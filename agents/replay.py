@@ -262,6 +262,13 @@ class TransitionReplayBuffer:
             self._tree.set(indices[keep], priorities[keep] ** self.alpha)
             self._max_priority = max(self._max_priority, float(priorities[keep].max()))
 
+    def nbytes_at_capacity(self) -> int:
+        """Memory of the full buffer (0 before the first add fixes the observation shape)."""
+        if self._obs is None:
+            return 0
+        per_slot = self._obs[0].nbytes + self._actions[0].nbytes + 4 + 8 + 4 + 1 + 1 + 16
+        return per_slot * self.capacity
+
     def get_metrics(self) -> dict[str, float]:
         return {"num_transitions": self._num_valid, "num_env_steps_added_lifetime": self._added_steps}
 

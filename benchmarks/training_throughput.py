@@ -9,17 +9,20 @@ machine load hits both alike; evaluation off, one torch thread):
               the env runner's sampling time; training env steps/s; bare torch per update.
 - facefusion: FaceFusion-v0 preset: the same, with bare torch for the preset's CNN.
 - sweep:      fast path, FaceFusion-v0 training env steps/s by env runners x envs per runner.
+- batch:      bare torch ms per FaceFusion update at batch 64, 256, 1024 on this device (CPU, or
+              the GPU with --num-gpus-per-learner 1): how batch size should scale (README).
 - predict:    a table predicting a 16-core GPU node and an 8-node cluster from the costs
               measured here (model in `predict`).
 
     python benchmarks/training_throughput.py --out benchmarks/results/training_throughput.json
 
-On a 16-core node with one GPU (the issue's target: >= 2,000 training env steps/s):
+On a 16-core node with one GPU (the issue's target: >= 2,000 training env steps/s; local Ray
+takes every core; the progress bar's sps and progress.csv give the rate):
 
+    python benchmarks/training_throughput.py --sections facefusion sweep batch predict \\
+        --runners 0 4 8 14 --envs 1 8 --num-gpus-per-learner 1 --out gpu_throughput.json
     python train.py --env FaceFusion-v0 --num-gpus-per-learner 1 --num-env-runners 14 \\
-        --envs-per-runner 8 --num-cpus ... (local Ray sees all cores) --stop-minutes 5 --no-progress
-    python benchmarks/training_throughput.py --sections sweep --runners 0 4 8 14 --envs 1 8 \\
-        --num-gpus-per-learner 1 --out gpu_sweep.json
+        --envs-per-runner 8 --stop-minutes 10 --run-dir runs/gpu-check
 """
 from __future__ import annotations
 
@@ -152,13 +155,13 @@ class BareQ(nn.Module):
         return a if self.value is None else self.value(h) + a - a.mean(dim=1, keepdim=True)
 
 
-def bare_torch_ms(env_id: str, batch: dict, cfg, repeats: int) -> dict:
+def bare_torch_ms(env_id: str, batch: dict, cfg, repeats: int, device: str = "cpu") -> dict:
     env = make_env(env_id, preset_for(env_id).get("env_config", {}))
-    q = BareQ(env.observation_space.shape, env.action_space.n, preset_for(env_id)["model"], cfg.dueling)
+    q = BareQ(env.observation_space.shape, env.action_space.n, preset_for(env_id)["model"], cfg.dueling).to(device)
     env.close()
     target = copy.deepcopy(q)
     optim = torch.optim.Adam(q.parameters(), lr=cfg.lr)
-    t = {k: torch.from_numpy(np.asarray(v)) for k, v in batch.items()}
+    t = {k: torch.from_numpy(np.asarray(v)).to(device) for k, v in batch.items()}
 
     def update():  # double Q: online forward (obs with autograd, next obs without), target forward
         q_sel = q(t["obs"]).gather(1, t["actions"].long()[:, None]).squeeze(1)
@@ -175,9 +178,13 @@ def bare_torch_ms(env_id: str, batch: dict, cfg, repeats: int) -> dict:
 
     for _ in range(5):
         update()
+    if device != "cpu":
+        torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(repeats):
         update()
+    if device != "cpu":
+        torch.cuda.synchronize()
     return {"ms_per_update": round(1000 * (time.perf_counter() - t0) / repeats, 3),
             "parameters": sum(p.numel() for p in q.parameters())}
 
@@ -204,8 +211,9 @@ def learner_only_ms(algo, repeats: int) -> float:
     return round(1000 * (time.perf_counter() - t0) / repeats, 3)
 
 
-def side_by_side(env_id: str, seconds: float, repeats: int) -> dict:
-    algos = {path: build(env_id, path) for path in ("rllib", "fast")}
+def side_by_side(env_id: str, seconds: float, repeats: int, gpus: float = 0.0) -> dict:
+    algos = {path: build(env_id, path, gpus=gpus) for path in ("rllib", "fast")}
+    device = "cuda" if gpus and torch.cuda.is_available() else "cpu"
     try:
         for algo in algos.values():
             warm_up(algo)
@@ -216,7 +224,7 @@ def side_by_side(env_id: str, seconds: float, repeats: int) -> dict:
         # bare torch and the fast learner call, alternated three times (take the medians)
         bare, learner = [], []
         for _ in range(3):
-            bare.append(bare_torch_ms(env_id, batch, fast.config, repeats))
+            bare.append(bare_torch_ms(env_id, batch, fast.config, repeats, device))
             learner.append(learner_only_ms(fast, repeats))
         row["bare_torch_ms_per_update"] = float(np.median([b["ms_per_update"] for b in bare]))
         row["bare_torch_parameters"] = bare[0]["parameters"]
@@ -251,6 +259,27 @@ def sweep(env_id: str, runners: list[int], envs: list[int], seconds: float, gpus
                 algo.stop()
             rows.append({"env": env_id, "runners": r, "envs_per_runner": e, **res})
             print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def batch_scaling(env_id: str, sizes: list[int], repeats: int, gpus: float) -> list[dict]:
+    """Bare torch cost of one update at several batch sizes (random transitions: cost only)."""
+    env = make_env(env_id, preset_for(env_id).get("env_config", {}))
+    space = env.observation_space
+    env.close()
+    cfg = build_config(env_id, preset_for(env_id))
+    device = "cuda" if gpus and torch.cuda.is_available() else "cpu"
+    rng = np.random.default_rng(0)
+    rows = []
+    for size in sizes:
+        obs = rng.integers(0, 256, (2 * size, *space.shape)).astype(space.dtype)
+        batch = {"obs": obs[:size], "new_obs": obs[size:], "actions": rng.integers(0, 7, size),
+                 "rewards": rng.normal(size=size).astype(np.float32), "terminateds": np.zeros(size, bool),
+                 "n_step": np.ones(size, np.float32), "weights": np.ones(size, np.float32)}
+        ms = bare_torch_ms(env_id, batch, cfg, max(5, repeats // max(1, size // 64)), device)["ms_per_update"]
+        rows.append({"env": env_id, "device": device, "batch": size, "ms_per_update": ms,
+                     "ms_per_64_samples": round(ms * 64 / size, 3)})
+        print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
@@ -312,6 +341,11 @@ def markdown(results: dict) -> str:
             lines.append(f"| {row['runners']} | {row['envs_per_runner']} | {row['env_steps_per_s']} "
                          f"| {row['ms_per_update_all_included']} |")
         lines.append("")
+    if results.get("batch"):
+        lines += ["| device | batch | bare torch ms/update | ms per 64 samples |", "|---|---|---|---|"]
+        lines += [f"| {r['device']} | {r['batch']} | {r['ms_per_update']} | {r['ms_per_64_samples']} |"
+                  for r in results["batch"]]
+        lines.append("")
     if results.get("predict"):
         keys = list(results["predict"][0])
         lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -321,7 +355,7 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sections", nargs="+", default=["cartpole", "facefusion", "sweep", "predict"])
+    p.add_argument("--sections", nargs="+", default=["cartpole", "facefusion", "sweep", "batch", "predict"])
     p.add_argument("--seconds", type=float, default=20.0, help="training seconds per path and row")
     p.add_argument("--repeats", type=int, default=100, help="updates per bare-torch / learner-call timing")
     p.add_argument("--runners", type=int, nargs="+", default=[0, 1])
@@ -335,14 +369,17 @@ def main() -> None:
     results: dict = {"side_by_side": []}
     try:
         if "cartpole" in args.sections:
-            results["side_by_side"].append(side_by_side("CartPole-v1", args.seconds, args.repeats))
+            results["side_by_side"].append(side_by_side("CartPole-v1", args.seconds, args.repeats, args.num_gpus_per_learner))
             print(json.dumps(results["side_by_side"][-1]), flush=True)
         if "facefusion" in args.sections:
-            results["side_by_side"].append(side_by_side("FaceFusion-v0", args.seconds, args.repeats))
+            results["side_by_side"].append(side_by_side("FaceFusion-v0", args.seconds, args.repeats, args.num_gpus_per_learner))
             print(json.dumps(results["side_by_side"][-1]), flush=True)
         if "sweep" in args.sections:
             results["sweep"] = sweep("FaceFusion-v0", args.runners, args.envs, args.seconds,
                                      args.num_gpus_per_learner)
+        if "batch" in args.sections:
+            results["batch"] = batch_scaling("FaceFusion-v0", [64, 256, 1024], args.repeats,
+                                             args.num_gpus_per_learner)
         face = [row for row in results["side_by_side"] if row["env"] == "FaceFusion-v0"]
         if "predict" in args.sections and face and results.get("sweep"):
             results["predict"] = predict(face[0], results["sweep"], args.gpu_update_ms)

@@ -119,6 +119,23 @@ def test_checkpoint_carries_the_buffer_and_metrics(local_ray, tmp_path):
         restored.stop()
     without = small_cartpole(store_buffer_in_checkpoints=False).build_algo()
     try:
+        without.train()
         assert "transition_replay_buffer" not in without.get_state()
     finally:
         without.stop()
+
+
+def test_auto_stores_small_buffers_only():
+    import gymnasium as gym
+    from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+
+    from agents.fast_dqn import AUTO_STORE_LIMIT_BYTES
+    from agents.replay import TransitionReplayBuffer
+
+    space = gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)
+    episode = SingleAgentEpisode(observations=[space.sample() for _ in range(3)], actions=[0, 1], rewards=[0.0, 1.0],
+                                 terminated=True, observation_space=space, len_lookback_buffer=0)
+    for capacity, small in ((1000, True), (50_000, False)):  # FaceFusion's 50k images: ~1 GB
+        buffer = TransitionReplayBuffer(capacity=capacity)
+        buffer.add([episode])
+        assert (buffer.nbytes_at_capacity() <= AUTO_STORE_LIMIT_BYTES) is small
