@@ -1,5 +1,5 @@
 """Cut each face onto a square canvas of fixed size so faces from different photos have
-the same scale: side = CONTEXT x the face box's longer side, centred on the box.
+the same scale: side = CANVAS_CONTEXT x the face box's longer side, centred on the box.
 
 Coordinates are continuous (pixel i spans [i, i+1]), as mediapipe's landmarks are, so a
 point maps to the canvas by x_c = (x - x0) * size / side exactly.
@@ -9,10 +9,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-CONTEXT = 2.5  # canvas side / face box side, so the face box is ~0.4 of the canvas
+CANVAS_CONTEXT = 2.5  # canvas side / face box side, so the face box is ~0.4 of the canvas
 
 
-def region(box: np.ndarray, context: float = CONTEXT) -> tuple[float, float, float]:
+def region(box: np.ndarray, context: float = CANVAS_CONTEXT) -> tuple[float, float, float]:
     """Square region (x0, y0, side) in image pixels centred on `box` (x0, y0, x1, y1)."""
     x0, y0, x1, y1 = [float(v) for v in box]
     side = max(context * max(x1 - x0, y1 - y0), 1.0)

@@ -15,7 +15,7 @@ import numpy as np
 
 MIN_SIDE = 32                      # smaller photos carry no usable face detail
 DEFAULT_MAX_PIXELS = 50_000_000    # refuse (not decode) anything with more pixels than this
-WORK_SIDE = 512                    # JPEGs are decoded reduced (1/2, 1/4, 1/8) down to this shorter side
+REDUCED_MIN_SIDE = 512             # JPEGs are decoded reduced (1/2, 1/4, 1/8) down to this shorter side
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
@@ -99,7 +99,7 @@ def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, reduce: bool = T
     """Decode `path` -> (RGB uint8 image, reduction factor r, (full width, full height)).
 
     With `reduce`, JPEGs are decoded at 1/r resolution (r in 1, 2, 4, 8) keeping the shorter
-    side >= WORK_SIDE; re-read with reduce=False when the face needs more pixels.
+    side >= REDUCED_MIN_SIDE; re-read with reduce=False when the face needs more pixels.
     Raises SkipImage with the reason for anything unusable.
     """
     try:
@@ -123,7 +123,7 @@ def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, reduce: bool = T
     r = 1
     if fmt in ("JPEG", "MPO"):
         if reduce:
-            while r < 8 and min(w, h) // (2 * r) >= WORK_SIDE:
+            while r < 8 and min(w, h) // (2 * r) >= REDUCED_MIN_SIDE:
                 r *= 2
         flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
                 8: cv2.IMREAD_REDUCED_COLOR_8}[r]  # colour flags apply EXIF orientation

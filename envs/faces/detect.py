@@ -18,7 +18,7 @@ from .geometry import bbox
 
 BACKENDS = ("auto", "mediapipe", "opencv")
 MAX_FACES = 5         # faces counted per photo (n_faces saturates here)
-WORK_SIDE = 1024      # photos are downscaled to this longer side for detection
+DETECT_SIDE = 1024    # photos are downscaled to this longer side for detection
 HAAR_SIDE = 320       # and to this for the Haar cascade (~40 ms here; it finds faces >= 1/5 of the
                       # shorter side: a fallback for mediapipe misses, not a small-face finder)
 
@@ -145,7 +145,7 @@ class MediapipeDetector:
         return [], len(boxes)
 
     def detect(self, img: np.ndarray) -> Detection | None:
-        work, s = _downscale(img, WORK_SIDE)
+        work, s = _downscale(img, DETECT_SIDE)
         faces = self._mesh(work)
         n = len(faces)
         if not faces:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import canvas as cv
+from . import canvas
 from .decode import DEFAULT_MAX_PIXELS, MIN_SIDE, SkipImage, read_image
 from .detect import BACKENDS, detect
 from .faceset import FaceSet
@@ -39,7 +39,7 @@ class Settings:
             raise ValueError(f"max_pixels must be >= {MIN_SIDE * MIN_SIDE}, got {self.max_pixels}")
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "min_side": MIN_SIDE, "context": cv.CONTEXT, "version": PIPELINE_VERSION}
+        return {**asdict(self), "min_side": MIN_SIDE, "context": canvas.CANVAS_CONTEXT, "version": PIPELINE_VERSION}
 
 
 @dataclass
@@ -81,19 +81,19 @@ def _process(item: Item, s: Settings) -> Face | str:
     if det is None:
         return "no face found" + ("" if s.backend == "auto" else f" ({s.backend} backend)")
     lm = det.landmarks
-    reg = cv.region(bbox(lm))
+    reg = canvas.region(bbox(lm))
     if r > 1 and reg[2] < s.canvas:  # face too small at the reduced decode: use full pixels
         full = read_image(item.path, s.max_pixels, reduce=False)[0]
         lm = lm * np.float32((full.shape[1] / w, full.shape[0] / h))
-        img, reg, (h, w) = full, cv.region(bbox(lm)), full.shape[:2]
+        img, reg, (h, w) = full, canvas.region(bbox(lm)), full.shape[:2]
     box = bbox(lm)
     if min(box[2] - box[0], box[3] - box[1]) < 4:
         return "face too small to use"
-    lm_c = cv.to_canvas(lm, reg, s.canvas)
+    lm_c = canvas.to_canvas(lm, reg, s.canvas)
     box_c = bbox(lm_c)
     mask = oval_mask(lm_c, s.canvas) if det.backend == "mediapipe" else ellipse_mask(box_c, s.canvas)
     to_full = np.float32((size[0] / w, size[1] / h) * 2)  # reduced decode -> photo pixels
-    return Face(item.name, cv.cut(img, reg, s.canvas), mask, lm_c, keypoints(lm_c), box_c,
+    return Face(item.name, canvas.cut(img, reg, s.canvas), mask, lm_c, keypoints(lm_c), box_c,
                 det.backend, det.n_faces, box * to_full, (int(size[0]), int(size[1])))
 
 
