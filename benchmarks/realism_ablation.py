@@ -18,7 +18,7 @@
 Writes OUT/ablation.json (every run's metrics) and OUT/ablation.md: per env and arm, held-out
 success and position error (mean +- sd over seeds), the reward critic's mean score, env steps,
 and the judge's detection rate per blend mode over all episodes of all seeds with a 95% Wilson
-interval; the landmark and oracle baselines (pooled over the same episodes) as reference rows.
+interval; the landmark and oracle baselines on the same episodes as reference rows.
 Runs whose evaluation already exists are reused, so an interrupted ablation resumes.
 """
 from __future__ import annotations
@@ -130,8 +130,10 @@ def table(runs: list[dict], judge_meta: dict | None) -> tuple[dict, str]:
     for env in dict.fromkeys(r["env"] for r in runs):
         arms = [(f"realism_weight={w:g}", [r for r in runs if r["env"] == env and r["weight"] == w], "policy")
                 for w in dict.fromkeys(r["weight"] for r in runs if r["env"] == env)]
-        every = [r for r in runs if r["env"] == env]
-        arms += [("landmark baseline", every, "landmark"), ("oracle baseline", every, "oracle")]
+        # every evaluation plays the same held-out episodes (agents.evaluate's fixed seeds), and
+        # the baselines do not depend on the trained policy: one evaluation's rows, not duplicates
+        first = [next(r for r in runs if r["env"] == env)]
+        arms += [("landmark baseline", first, "landmark"), ("oracle baseline", first, "oracle")]
         for arm, rows, policy in arms:
             s = summary.setdefault(env, {})[arm] = _pooled(rows, policy)
             steps = f"{s['env_steps']:,.0f}" if policy == "policy" and s["env_steps"] else "-"
@@ -141,7 +143,8 @@ def table(runs: list[dict], judge_meta: dict | None) -> tuple[dict, str]:
                          f"{pm(s['position_error_px'], '.2f')} | {pm(s['critic'], '.3f')} | {judge} |")
     if judge_meta:
         lines += ["", f"Judge threshold {judge_meta['threshold']:.3f} (5% false alarms on its validation real "
-                  "crops); baselines are pooled over the same held-out episodes as the arms."]
+                  "crops). Every run is evaluated on the same held-out episodes; the baselines are "
+                  "shown once (they do not depend on the run)."]
     return summary, "\n".join(lines)
 
 
