@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
-# info key -> metric name; averaged over the episodes of an iteration.
+# info key -> metric name. Each is a mean over the episodes an env runner ended since its last
+# report (one iteration), the latest 100 at most (`window=100`: RLlib 2.60 empties the window
+# at every report), then the mean of the runners' means (not weighted by episodes).
 EPISODE_METRICS = {
     "success": "fusion/success_rate",  # stopped within tolerance
     "within_tolerance": "fusion/final_within_tolerance",
