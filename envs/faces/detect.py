@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from . import native_logs
 from .geometry import bbox
 
 BACKENDS = ("auto", "mediapipe", "opencv")
@@ -66,6 +67,7 @@ class MediapipeDetector:
     name = "mediapipe"
 
     def __init__(self) -> None:
+        native_logs.quiet()  # before the first graph: its C++ log lines cannot be turned off
         import mediapipe as mp
         self._mp = mp
         self.mesh = mp.solutions.face_mesh.FaceMesh(
