@@ -64,15 +64,16 @@ def status():
 
 def run(env, n, policy):
     rng = np.random.default_rng(0)
-    t0 = time.perf_counter()
+    t0 = time.process_time() if CPU else time.perf_counter()
     resets = 0
     for i in range(n):
         a = i % 6 if policy == "moves" else int(rng.integers(7))
         _, _, term, trunc, _ = env.step(a)
         if term or trunc:
             env.reset(); resets += 1
-    return (time.perf_counter() - t0) / n, resets
+    return ((time.process_time() if CPU else time.perf_counter()) - t0) / n, resets
 
+CPU = {cpu}
 base = status()
 faces = load_faces({cache!r})
 env = gym.make("FaceFusion-v0", faces=faces, split="train")
@@ -187,12 +188,13 @@ def large(n: int, workdir: str, workers: int | None, env_steps: int, rounds: int
     env_check(full_dir, env_steps, rounds)
 
 
-def env_check(set_dir: str, env_steps: int, rounds: int) -> None:
+def env_check(set_dir: str, env_steps: int, rounds: int, cpu: bool = False) -> None:
     """An env over a cached set in a fresh process: its memory, and steps/s beside the same
     train faces copied into RAM, without and with the stored observation-size arrays ("moves":
     50-step episodes; "random": random actions, ~7 steps an episode, so a face is fetched
     every few steps)."""
-    code = ENV_CHECK.format(root=ROOT, cache=set_dir, steps=env_steps, rounds=rounds)
+    code = ENV_CHECK.format(root=ROOT, cache=set_dir, steps=env_steps, rounds=rounds, cpu=cpu)
+    print(f"env comparison timed by {'process CPU time' if cpu else 'wall clock'}")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     if r.returncode:
         print(r.stderr[-3000:])
@@ -266,9 +268,10 @@ def main() -> None:
     ap.add_argument("--env-steps", type=int, default=20000, help="steps per round of the env comparison")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--env-check", default=None, metavar="SET_DIR", help="only the env comparison, on this set")
+    ap.add_argument("--cpu-time", action="store_true", help="time the env comparison by process CPU time")
     args = ap.parse_args()
     if args.env_check:
-        env_check(args.env_check, args.env_steps, args.rounds)
+        env_check(args.env_check, args.env_steps, args.rounds, args.cpu_time)
         return
     if args.large or args.distributed:
         print(f"cores={os.cpu_count()} loadavg(1 min) before={os.getloadavg()[0]:.2f}")
