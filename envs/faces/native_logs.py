@@ -46,9 +46,12 @@ def quiet() -> None:
     os.close(read)
     os.dup2(write, 2)
     os.close(write)
+    ours = os.fstat(2).st_ino
 
     def restore() -> None:  # at exit: close our end so the filter drains and ends before the prompt
         sys.stderr.flush()
+        if os.fstat(2).st_ino != ours:  # fd 2 was pointed elsewhere since (e.g. pytest's capture)
+            return
         os.dup2(terminal, 2)
         try:
             _filter.wait(timeout=2)
