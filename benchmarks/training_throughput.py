@@ -107,6 +107,8 @@ def interleaved(algos: dict, seconds: float) -> dict:
             "ms_per_update_all_included": round(1000 * t["wall"] / updates, 3),
             "ms_per_update_without_sampling": round(1000 * (t["wall"] - t["sample"]) / updates, 3)
             if t["sample"] else None,
+            # the local env runner alone (one core): env steps, inference and connectors
+            "sampling_env_steps_per_s": round(t["steps"] / t["sample"], 1) if t["sample"] else None,
         }
     return out
 
@@ -211,6 +213,15 @@ def learner_only_ms(algo, repeats: int) -> float:
     return round(1000 * (time.perf_counter() - t0) / repeats, 3)
 
 
+def sync_ms(algo, repeats: int = 20) -> float:
+    """One weight sync learner -> env runners (what `weights_sync_interval` spaces out)."""
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group,
+                                           policies={"default_policy"}, inference_only=True)
+    return round(1000 * (time.perf_counter() - t0) / repeats, 3)
+
+
 def side_by_side(env_id: str, seconds: float, repeats: int, gpus: float = 0.0) -> dict:
     algos = {path: build(env_id, path, gpus=gpus) for path in ("rllib", "fast")}
     device = "cuda" if gpus and torch.cuda.is_available() else "cpu"
@@ -232,6 +243,10 @@ def side_by_side(env_id: str, seconds: float, repeats: int, gpus: float = 0.0) -
             p.numel() for n, p in fast.learner_group._learner.module["default_policy"].named_parameters()
             if "target" not in n)
         row["fast_learner_call_ms_per_update"] = float(np.median(learner))
+        row["sync_weights_ms"] = sync_ms(fast)
+        updates_per_step = (fast.config.get_rollout_fragment_length() * fast.config.training_intensity
+                            / fast.config.total_train_batch_size)
+        row["training_step_ms_without_sync"] = round(updates_per_step * row["fast"]["ms_per_update_all_included"], 2)
         row["ratios"] = {
             "speedup_per_update_all_included": round(row["rllib"]["ms_per_update_all_included"]
                                                      / row["fast"]["ms_per_update_all_included"], 2),
@@ -286,36 +301,34 @@ def batch_scaling(env_id: str, sizes: list[int], repeats: int, gpus: float) -> l
 # ---- prediction -------------------------------------------------------------------------
 
 def predict(facefusion: dict, sweep_rows: list[dict], gpu_update_ms: float) -> list[dict]:
-    """Synchronous DQN: one training step = sample (runners in parallel) + learn + sync, so
+    """Synchronous DQN: a training step samples S env steps (runners in parallel), then learns
+    S * u updates, so
 
-        env steps/s = S / (S / (R * s) + S * u * c)     S = env steps per training step,
+        env steps/s = 1 / (1 / (R * s) + u * c)
 
-    s = env steps/s of one runner (measured here, best envs-per-runner, one core each),
-    u = updates per env step (training_intensity / batch), c = ms per update on the learner
-    (measured here without sampling for the CPU; for a GPU the fast path's RLlib overhead
-    measured here, i.e. learner call minus bare torch, plus `gpu_update_ms` for the network,
-    an assumption: a ~0.2 GFLOP CNN update of batch 64 on an H100). Learner-bound above
-    R * s, sampling-bound below."""
+    R runners, s = env steps/s of one runner on one core (measured here: the local runner's
+    sampling time, best envs per runner), u = updates per env step (training_intensity /
+    batch), c = seconds per update: the fast learner call measured here for a CPU learner; for
+    a GPU, RLlib's Python overhead measured here (learner call minus bare torch) plus
+    `gpu_update_ms`, an assumption for the network on the GPU, taken as flat from batch 64 to
+    512 (README: batch scaling). Cores: 16 per node, 2 kept for the driver and the learner."""
     cfg = preset_for("FaceFusion-v0")["training"]
-    u = cfg["training_intensity"] / cfg["train_batch_size_per_learner"]
-    remote = [row for row in sweep_rows if row["runners"] == 1] or sweep_rows
-    best = max(remote, key=lambda row: row["env_steps_per_s"])
-    # one runner's sampling rate: from the measured training rate, remove the learner's time
-    per_step_s = 1 / best["env_steps_per_s"] - u * facefusion["fast"]["ms_per_update_without_sampling"] / 1000
-    s = 1 / max(per_step_s, 1e-6)
-    overhead_ms = max(facefusion["fast_learner_call_ms_per_update"] - facefusion["bare_torch_ms_per_update"], 0)
-    cpu_ms = facefusion["fast"]["ms_per_update_without_sampling"]
-    gpu_ms = overhead_ms + gpu_update_ms
+    local = [row for row in sweep_rows if row.get("sampling_env_steps_per_s")]
+    best = max(local, key=lambda row: row["sampling_env_steps_per_s"])
+    s = best["sampling_env_steps_per_s"]
+    cpu_ms = facefusion["fast_learner_call_ms_per_update"]
+    overhead_ms = max(cpu_ms - facefusion["bare_torch_ms_per_update"], 0.0)
     rows = []
-    for name, runners, learner, ms in [
-        ("this machine, 1 runner, CPU learner", 1, "CPU", cpu_ms),
-        ("16-core node, 14 runners, CPU learner", 14, "CPU", cpu_ms),
-        ("16-core node + 1 GPU, 14 runners", 14, "1 GPU", gpu_ms),
-        ("8 x 16-core nodes + 1 GPU, 120 runners", 120, "1 GPU", gpu_ms),
+    for name, runners, learner, batch, ms in [
+        ("this machine (2 cores), 1 runner", 1, "CPU", 64, cpu_ms),
+        ("16-core node, 14 runners", 14, "CPU", 64, cpu_ms),
+        ("16-core node + 1 GPU, 14 runners", 14, "1 GPU", 64, overhead_ms + gpu_update_ms),
+        ("16-core node + 1 GPU, 14 runners", 14, "1 GPU", 512, overhead_ms + gpu_update_ms),
+        ("8 nodes x 16 cores + 1 GPU, 126 runners", 126, "1 GPU", 512, overhead_ms + gpu_update_ms),
     ]:
-        sampling = runners * s
-        learning = 1000 / (u * ms)
-        rows.append({"setup": name, "learner": learner, "envs_per_runner": best["envs_per_runner"],
+        u = cfg["training_intensity"] / batch
+        sampling, learning = runners * s, 1000 / (u * ms)
+        rows.append({"setup": name, "learner": learner, "batch": batch, "envs_per_runner": best["envs_per_runner"],
                      "runner_steps_per_s": round(s), "ms_per_update": round(ms, 2),
                      "sampling_bound": round(sampling), "learner_bound": round(learning),
                      "predicted_env_steps_per_s": round(1 / (1 / sampling + 1 / learning))})
@@ -333,7 +346,8 @@ def markdown(results: dict) -> str:
             r = row[path]
             lines.append(f"| {path} | {r['ms_per_update_all_included']} | {r['ms_per_update_without_sampling']} "
                          f"| {r['env_steps_per_s']} |")
-        lines += ["", f"fast learner call alone: {row['fast_learner_call_ms_per_update']} ms/update; ratios: "
+        lines += ["", f"fast learner call alone: {row['fast_learner_call_ms_per_update']} ms/update; one weight sync "
+                  f"{row['sync_weights_ms']} ms vs {row['training_step_ms_without_sync']} ms per training step; ratios: "
                   + ", ".join(f"{k} {v}" for k, v in row["ratios"].items()), ""]
     if results.get("sweep"):
         lines += ["| runners | envs/runner | env steps/s | ms/update all included |", "|---|---|---|---|"]
