@@ -20,9 +20,12 @@ on disk as read-only shared memory maps (`Rows`), so processes on one node share
 from __future__ import annotations
 
 import bisect
+import ctypes
 import json
+import mmap
 import os
 import shutil
+import weakref
 
 import numpy as np
 
@@ -36,7 +39,6 @@ MANIFEST, INDEX = "manifest.json", "index.npz"
 DEFAULT_SHARD_SIZE = 256   # photos per shard: ~70 MB of canvases at 256 px, ~2 s of work per core
 MAPPED = ("images", "masks", "landmarks")        # per-shard arrays opened as memory maps
 SMALL = ("keypoints", "boxes")                   # per-face arrays kept in RAM once opened
-MAX_OPEN_SHARDS = 64       # memory maps kept open per array kind (each holds a file descriptor)
 
 
 def shard_name(k: int) -> str:
@@ -176,22 +178,62 @@ def write_index(set_dir: str, n_shards: int) -> None:
     os.replace(tmp, os.path.join(set_dir, INDEX))
 
 
+def map_npy(path: str) -> np.ndarray:
+    """A read-only array over an .npy file's pages (MAP_SHARED, so processes share them) that
+    holds no file descriptor: every shard of a large set can stay mapped, where np.memmap
+    keeps one descriptor per map. Unmapped when the last view is gone. np.load's memmap
+    where libc mmap is not available."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version != (1, 0):
+            return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        offset, size = f.tell(), os.fstat(f.fileno()).st_size
+        if fortran or dtype.hasobject:
+            raise ValueError(f"{path}: not a C-ordered plain array")
+        count = int(np.prod(shape))
+        if count == 0 or _libc is None:
+            return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+        if offset + count * dtype.itemsize > size:
+            raise ValueError(f"{path}: {size} bytes, too short for {shape} {dtype}")
+        addr = _libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, f.fileno(), 0)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), f"mmap failed for {path}")
+    buf = (ctypes.c_char * size).from_address(addr)
+    weakref.finalize(buf, _libc.munmap, addr, size)
+    a = np.frombuffer(buf, dtype, count, offset).reshape(shape)
+    a.flags.writeable = False
+    return a
+
+
+def _load_libc():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_long]
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_libc = _load_libc()
+
+
 class _ShardMaps:
-    """The .npy files of one array kind across shards, memory-mapped on first use; at most
-    MAX_OPEN_SHARDS stay open (least recently used closed first; views already handed out keep
-    their map alive)."""
+    """The .npy files of one array kind across shards, each mapped on first use and kept
+    mapped (address space only: no descriptor, no copy; a map that came and went would lose
+    its page-table entries and fault again on every row)."""
 
     def __init__(self, paths: list[str]):
         self.paths = paths
         self._open: dict[int, np.ndarray] = {}
 
     def get(self, k: int) -> np.ndarray:
-        a = self._open.pop(k, None)
-        if a is None:  # a plain ndarray over the map: rows are cheap C views, not np.memmap objects
-            a = np.asarray(np.load(self.paths[k], mmap_mode="r", allow_pickle=False))
-            if len(self._open) >= MAX_OPEN_SHARDS:
-                self._open.pop(next(iter(self._open)))
-        self._open[k] = a
+        a = self._open.get(k)
+        if a is None:
+            a = self._open[k] = map_npy(self.paths[k])
         return a
 
     def __getstate__(self):  # pickles as paths (e.g. a FaceSet sent to a Ray worker on this node)
