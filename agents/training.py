@@ -108,7 +108,7 @@ def summarize(result: dict) -> dict[str, Any]:
         "eval_position_error_px": _num(evaluation.get("fusion/final_position_error_px")),
         "eval_steps_per_episode": _num(evaluation.get("fusion/steps_per_episode")),
         "learner_loss": _num(_get(result, "learners", "default_policy", "total_loss")),
-        "num_healthy_env_runners": _num(runners.get("num_healthy_workers", result.get("num_healthy_workers"))),
+        "num_healthy_env_runners": _num(_get(result, "fault_tolerance", "num_healthy_workers")),  # RLlib 2.60's place
         **{key: None for key in VALIDATION_KEYS},
     }
 

@@ -142,10 +142,13 @@ def test_realism_checkpoint_in_env_config_wires_the_critic(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     from agents.config import make_env
 
-    env = make_env("FaceFusion-v0", {"realism_checkpoint": str(tmp_path / "det"), "realism_weight": 0.5})
+    from detectors.realism import Realism
+
+    env = make_env("FaceFusion-v0", {"realism_checkpoint": str(tmp_path / "det"), "realism_weight": 0.2})
     _, info = env.reset(seed=0)
-    assert 0.0 <= info["realism"] <= 1.0
-    assert env.unwrapped.realism_weight == 0.5
+    u, critic = env.unwrapped, Realism.from_checkpoint(str(tmp_path / "det"))
+    assert u.realism_weight == 0.2 and u.realism_size == critic.image_size
+    assert info["realism"] == pytest.approx(float(critic(u.realism_crop()[None])[0]))  # the critic's score of the crop
 
 
 def test_gpu_request_without_a_gpu_fails_before_ray(monkeypatch, tmp_path):

@@ -48,7 +48,7 @@ def test_evaluate_cli_end_to_end(tiny_run, tmp_path):
     for name in ("policy", "random", "oracle", "landmark"):
         assert METRIC_KEYS <= set(metrics[name]), name
         assert metrics[name]["episodes"] == 4
-        assert 0.0 <= metrics[name]["success_rate"] <= 1.0
+        assert metrics[name]["success_rate"] * 4 in (0, 1, 2, 3, 4)  # a fraction of the 4 episodes
     assert metrics["oracle"]["success_rate"] == 1.0
     assert metrics["landmark"]["mean_steps"] == 1.0
     report = (out / "report.md").read_text()

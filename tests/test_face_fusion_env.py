@@ -156,7 +156,10 @@ def test_info_keys(env):
     _, info = env.reset(seed=1)
     assert {"position_error_px", "scale_error", "iou", "success", "within_tolerance", "stopped", "target",
             "source"} <= set(info)
-    assert 0.0 <= info["iou"] <= 1.0
+    # in place: 1; twice the size about the same centre: the true box is a quarter of it; 2 face sizes away: 0
+    for offset, scale, iou in (((0.0, 0.0), 1.0, 1.0), ((0.0, 0.0), 2.0, 0.25), ((2.0, 0.0), 1.0, 0.0)):
+        _, info = env.reset(seed=1, options={"offset": offset, "scale": scale})
+        assert info["iou"] == pytest.approx(iou)
 
 
 def test_swap_mode_uses_another_photo_and_keypoint_ground_truth():
