@@ -144,20 +144,16 @@ def _captioned(frames: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _write_pictures(out: Path, episodes: list[list[np.ndarray]]) -> None:
-    import cv2
     import imageio.v2 as imageio
+
+    from envs.files import grid, write_bytes, write_png
 
     episodes = [_captioned(frames) for frames in episodes]
     for i, frames in enumerate(episodes):
-        picks = [frames[0], frames[len(frames) // 2], frames[-1]]
-        strip = np.concatenate([np.pad(f, ((2, 2), (2, 2), (0, 0)), constant_values=255) for f in picks], axis=1)
-        tmp = out / f".strip_{i}.png"
-        cv2.imwrite(str(tmp), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
-        tmp.replace(out / f"episode_{i}_strip.png")
+        write_png(out / f"episode_{i}_strip.png", grid([frames[0], frames[len(frames) // 2], frames[-1]], cols=3))
     if episodes:
-        tmp = out / ".episode.gif"
-        imageio.mimsave(tmp, episodes[0], format="GIF", duration=0.25, loop=0)
-        tmp.replace(out / "episode_0.gif")
+        gif = imageio.mimwrite("<bytes>", episodes[0], format="GIF", duration=0.25, loop=0)
+        write_bytes(out / "episode_0.gif", gif)
 
 
 def markdown_report(metrics: dict) -> str:

@@ -13,6 +13,7 @@ Layout::
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -20,29 +21,14 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+# temp file in the same folder, fsync, rename: readers see old or new, never half
+from envs.files import write_json as atomic_write_json
+from envs.files import write_text as atomic_write_text
+
 CHECKPOINT_PREFIX = "iter_"
 STATE_FILE = "state.json"
 BEST = "best"
 _ASIDE = ".old-"  # a replaced checkpoint waits here until its successor is in place
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder, then rename: readers see old or new, never half."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 class RunDirError(ValueError):
@@ -155,12 +141,11 @@ class RunDir:
         if not rows:
             path.unlink(missing_ok=True)
             return
-        fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".tmp")
-        with os.fdopen(fd, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(path, text.getvalue())
 
     def write_result(self, result: dict) -> None:
         atomic_write_json(self.path / "result.json", result)

@@ -90,9 +90,10 @@ def main(argv=None) -> int:
                           address=args.address, obs_sizes=args.obs_sizes, log=lambda msg: print(msg, file=sys.stderr, flush=True))
             _summary(res.report, res.set_dir, res.from_cache)
         else:
-            from .show import contact_sheet, save_png
+            from ..files import write_png
+            from .show import contact_sheet
             res = prepare(args.src)  # a cache dir loads; other sources use the default cache
-            save_png(contact_sheet(res.faces, args.max, args.cols), args.out)
+            write_png(args.out, contact_sheet(res.faces, args.max, args.cols))
             print(f"wrote {args.out} ({min(len(res.faces), args.max)} of {len(res.faces)} faces)")
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..files import grid
 from .faceset import FaceSet
 
 _KP_COLOURS = ((255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 255), (255, 255, 0))
@@ -27,19 +28,5 @@ def tile(fs: FaceSet, i: int, size: int = 128) -> np.ndarray:
 
 
 def contact_sheet(fs: FaceSet, max_faces: int = 100, cols: int = 10, size: int = 128) -> np.ndarray:
-    n = min(len(fs), max_faces)
-    cols = max(1, min(cols, n))
-    rows = (n + cols - 1) // cols
-    sheet = np.full((rows * size, cols * size, 3), 32, np.uint8)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        sheet[r * size:(r + 1) * size, c * size:(c + 1) * size] = tile(fs, i, size)
-    return sheet
-
-
-def save_png(rgb: np.ndarray, path: str) -> None:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"could not encode {path}")
-    with open(path, "wb") as f:  # open() rather than cv2.imwrite: non-ASCII paths work everywhere
-        f.write(buf.tobytes())
+    """The first `max_faces` faces as tiles, `cols` to a row (write it with `envs.files.write_png`)."""
+    return grid([tile(fs, i, size) for i in range(min(len(fs), max_faces))], cols, pad=0, fill=32)
