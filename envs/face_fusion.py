@@ -142,13 +142,13 @@ class FaceFusionEnv(gym.Env):
         faces: str | FaceSet = "default",
         split: str = "train",
         mode: str = "self",
-        obs_size: int = 84,
+        obs_size: int = fusion.OBS_SIZE,
         shift_step: float = 0.04,
         scale_step: float = 1.04,
-        max_offset: float = 0.25,
-        max_scale_change: float = 0.15,
-        position_tolerance_px: float = 2.0,
-        scale_tolerance: float = 0.05,
+        max_offset: float = fusion.MAX_OFFSET,
+        max_scale_change: float = fusion.MAX_SCALE_CHANGE,
+        position_tolerance_px: float = fusion.POSITION_TOLERANCE_PX,
+        scale_tolerance: float = fusion.SCALE_TOLERANCE,
         progress_weight: float = 0.1,
         step_cost: float = 0.01,
         hover_cost: float = 0.05,
@@ -273,9 +273,6 @@ class FaceFusionEnv(gym.Env):
     def within_tolerance(self) -> bool:
         return (self.position_error_px() <= self.position_tolerance_px
                 and self.scale_error() <= self.scale_tolerance)
-
-    def _box(self, matrix: np.ndarray) -> np.ndarray:
-        return fusion.mapped_box(matrix, self.faces.boxes[self.source_index])
 
     def _current_box(self) -> np.ndarray:
         # the displacement has no rotation, so it maps the ground-truth box to the current one
@@ -402,9 +399,8 @@ class FaceFusionEnv(gym.Env):
             raise ValueError(f"face index out of range: target={target}, source={source}, faces={n}")
         self.target_index, self.source_index = target, source
         self._gt = self._ground_truth(target, source)
-        box = self._gt_box = self._box(self._gt)
-        self._center = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
-        self._face_px = float(np.sqrt((box[2] - box[0]) * (box[3] - box[1])))
+        geometry = fusion.Geometry.of(self._gt, self.faces.boxes[source])
+        self._gt_box, self._center, self._face_px = geometry.box, geometry.center, geometry.face_px
         self.placement = self._draw_placement()
         if "offset" in options:
             dx, dy = options["offset"]
