@@ -257,3 +257,11 @@ def test_distributed_prepare_on_two_nodes_equals_single_process(photos, in_memor
     reasons = {s["file"]: s["reason"] for s in res.report["skipped"]}
     assert reasons == {"p04b_blank.png": "no face found",
                        "p07b_broken.jpg": "not an image (unrecognised or corrupt header)"}
+
+
+def test_unreachable_address_fails_fast_with_the_address(photos, tmp_path, capsys):
+    t0 = time.perf_counter()
+    assert cli(["prepare", str(photos), "--out", str(tmp_path / "c"), "--address", "127.0.0.1:9",
+                "--no-progress"]) == 1
+    assert time.perf_counter() - t0 < 30
+    assert "--address 127.0.0.1:9: cannot reach a Ray head" in capsys.readouterr().err

@@ -91,6 +91,8 @@ def build(cache_dir: str, key: str, items: list[Item], settings: Settings, *, pr
         os.makedirs(build_dir, exist_ok=True)
         manifest = cache.read_json(os.path.join(build_dir, shards.MANIFEST))
         if not manifest or manifest.get("n_items") != len(items) or manifest.get("format") != shards.FORMAT:
+            for n in os.listdir(build_dir):  # shards of a build whose manifest is gone: sizes unknown, redo
+                shutil.rmtree(os.path.join(build_dir, n), ignore_errors=True)
             n_shards = -(-len(items) // shard_size)
             manifest = {"format": shards.FORMAT, "key": key, "canvas": settings.canvas, "shard_size": shard_size,
                         "n_items": len(items), "n_shards": n_shards, "obs_sizes": sorted({int(v) for v in obs_sizes}),
@@ -102,7 +104,8 @@ def build(cache_dir: str, key: str, items: list[Item], settings: Settings, *, pr
                 manifest["shards"][str(k)] = shards.entry_of(build_dir, k)
         manifest["shards"] = {str(k): manifest["shards"][str(k)] for k in done}
         shards.write_json(os.path.join(build_dir, shards.MANIFEST), manifest)
-        todo = [(k, items[k * size:(k + 1) * size]) for k in range(n_shards) if k not in set(done)]
+        finished = set(done)
+        todo = [(k, items[k * size:(k + 1) * size]) for k in range(n_shards) if k not in finished]
         if done:
             log(f"resuming {build_dir}: {len(done)} of {n_shards} shards already done, {len(todo)} to go")
         done_items = len(items) - sum(len(its) for _, its in todo)
@@ -133,6 +136,7 @@ def build(cache_dir: str, key: str, items: list[Item], settings: Settings, *, pr
             rep["shards"]["ray_nodes"] = nodes
         if not kept:
             shutil.rmtree(build_dir, ignore_errors=True)
+            _unlink(os.path.join(cache_dir, f".lock-{key}"))
             return None, rep
         add_split(rep, [k["file"] for k in kept], heldout_fraction, seed)
         shards.write_index(build_dir, n_shards)
@@ -142,8 +146,12 @@ def build(cache_dir: str, key: str, items: list[Item], settings: Settings, *, pr
                           "format": shards.FORMAT})
         shards.fsync_dir(build_dir)
         cache.publish(build_dir, final)
-        try:
-            os.unlink(os.path.join(cache_dir, f".lock-{key}"))  # everyone after us finds the set
-        except OSError:
-            pass
+        _unlink(os.path.join(cache_dir, f".lock-{key}"))  # whoever waited on it finds the set
         return final, rep
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterator
 
 import ray
@@ -32,6 +33,19 @@ def _shard(k: int, items: list[Item], settings: Settings, threads: int):
     return k, faces, skipped, ray.get_runtime_context().get_node_id()
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail within seconds on an unreachable `host:port` (ray.init retries for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if address == "auto" or address.startswith("ray://") or not sep:
+        return
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ConnectionError(f"--address {address}: cannot reach a Ray head there ({exc}); start one with "
+                              "`ray start --head`, or pass 'auto' on a node of the cluster") from None
+
+
 def _runtime_env() -> dict:
     """Ship the `envs` package to workers (not needed under `ray job submit`, whose
     --working-dir carries it)."""
@@ -48,6 +62,7 @@ def ray_shards(address: str, todo: list[tuple[int, list[Item]]], settings: Setti
     the shards each node built."""
     own = not ray.is_initialized()
     if own:
+        check_reachable(address)
         try:
             ray.init(address=address, logging_level=logging.WARNING, runtime_env=_runtime_env())
         except ConnectionError as exc:
