@@ -320,7 +320,7 @@ def test_detectors_import_no_gymnasium_or_ray():
         assert proc.returncode == 0, proc.stderr[-2000:]
         return set(json.loads(proc.stdout.strip().splitlines()[-1]))
 
-    base = loaded("import envs.fusion, envs.faces")
+    base = loaded("import envs.fusion, envs.files, envs.faces")
     found = loaded("import detectors, detectors.models, detectors.data, detectors.realism, "
                    "detectors.train, detectors.report")
     assert not {m for m in found if m.split(".")[0] == "ray"}
