@@ -22,9 +22,10 @@ import time
 
 import numpy as np
 
+from ..files import write_json  # noqa: F401  (cache.write_json: the one atomic JSON writer)
 from . import shards
 from .faceset import FaceDataError, FaceSet
-from .shards import fsync_dir, write_json  # noqa: F401  (part of this module's API)
+from .shards import fsync_dir
 
 CACHE_ENV = "RLFF_CACHE_DIR"
 TAG = "CACHEDIR.TAG"

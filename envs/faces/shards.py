@@ -29,6 +29,7 @@ import weakref
 
 import numpy as np
 
+from ..files import write_json
 from .faceset import FaceDataError, FaceSet
 from .geometry import N_LANDMARKS
 from .observe import obs_pair
@@ -63,16 +64,6 @@ def fsync_dir(path: str) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def write_json(path: str, obj) -> None:
-    """Write JSON atomically (temp file, fsync, rename) so readers never see half a file."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, ensure_ascii=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _write_rows(path: str, rows, shape: tuple[int, ...], dtype: np.dtype) -> int:
