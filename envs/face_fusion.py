@@ -165,30 +165,9 @@ class FaceFusionEnv(gym.Env):
         split_seed: int = 0,
         render_mode: str | None = None,
     ):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if blend not in fusion.BLENDS:
-            raise ValueError(f"blend must be one of {fusion.BLENDS}, got {blend!r}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
-        if obs_size < 32:
-            raise ValueError(f"obs_size must be >= 32, got {obs_size}")
-        if not scale_step > 1.0:
-            raise ValueError(f"scale_step must be > 1, got {scale_step}")
-        if not 0.0 < shift_step < 1.0:
-            raise ValueError(f"shift_step must be in (0, 1), got {shift_step}")
-        if realism_weight and realism_fn is None:
-            raise ValueError("realism_weight > 0 needs a realism_fn (e.g. detectors.Realism)")
-
-        face_set = load_faces(faces) if not isinstance(faces, FaceSet) else faces
-        self.faces = face_set.split(split, heldout_fraction=heldout_fraction, seed=split_seed,
-                                    validation_fraction=validation_fraction)
-        if len(self.faces) == 0:
-            raise ValueError(f"split={split!r} of {len(face_set)} faces is empty (heldout_fraction="
-                             f"{heldout_fraction}, validation_fraction={validation_fraction}); use more photos "
-                             f"or split='all'")
-        if mode == "swap" and len(set(self.faces.files)) < 2:
-            raise ValueError("swap mode needs faces from at least two photos")
+        self._check_arguments(mode, blend, render_mode, obs_size, scale_step, shift_step, realism_weight,
+                              realism_fn, aligned_start_prob)
+        self.faces = self._select_faces(faces, split, mode, heldout_fraction, validation_fraction, split_seed)
         self.mode, self.split, self.blend, self.render_mode = mode, split, blend, render_mode
         self.obs_size = int(obs_size)
         self.canvas = int(self.faces.images.shape[1])
@@ -203,8 +182,6 @@ class FaceFusionEnv(gym.Env):
         self.realism_cache = bool(realism_cache)
         self.realism_size = int(getattr(realism_fn, "image_size", fusion.CROP_SIZE))
         self._realism_memo: dict[tuple[float, float, float], float] = {}
-        if not 0.0 <= aligned_start_prob <= 1.0:
-            raise ValueError(f"aligned_start_prob must be in [0, 1], got {aligned_start_prob}")
         self.aligned_start_prob = float(aligned_start_prob)
         self.augmentation = Augmentation.from_config(augment)
 
@@ -225,6 +202,40 @@ class FaceFusionEnv(gym.Env):
         self._realism = None
         self._rgba = None
         self._crop_frame = None
+
+    def _check_arguments(self, mode, blend, render_mode, obs_size, scale_step, shift_step, realism_weight,
+                         realism_fn, aligned_start_prob) -> None:
+        """Every argument error names the argument, its value and what is expected."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if blend not in fusion.BLENDS:
+            raise ValueError(f"blend must be one of {fusion.BLENDS}, got {blend!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        if obs_size < 32:
+            raise ValueError(f"obs_size must be >= 32, got {obs_size}")
+        if not scale_step > 1.0:
+            raise ValueError(f"scale_step must be > 1, got {scale_step}")
+        if not 0.0 < shift_step < 1.0:
+            raise ValueError(f"shift_step must be in (0, 1), got {shift_step}")
+        if realism_weight and realism_fn is None:
+            raise ValueError("realism_weight > 0 needs a realism_fn (e.g. detectors.Realism)")
+        if not 0.0 <= aligned_start_prob <= 1.0:
+            raise ValueError(f"aligned_start_prob must be in [0, 1], got {aligned_start_prob}")
+
+    @staticmethod
+    def _select_faces(faces, split, mode, heldout_fraction, validation_fraction, split_seed) -> FaceSet:
+        """The faces of `split`; errors name what is missing."""
+        face_set = load_faces(faces) if not isinstance(faces, FaceSet) else faces
+        subset = face_set.split(split, heldout_fraction=heldout_fraction, seed=split_seed,
+                                validation_fraction=validation_fraction)
+        if len(subset) == 0:
+            raise ValueError(f"split={split!r} of {len(face_set)} faces is empty (heldout_fraction="
+                             f"{heldout_fraction}, validation_fraction={validation_fraction}); use more photos "
+                             f"or split='all'")
+        if mode == "swap" and len(set(subset.files)) < 2:
+            raise ValueError("swap mode needs faces from at least two photos")
+        return subset
 
     # ---- geometry -------------------------------------------------------------------------
     def _to_obs(self, image: np.ndarray) -> np.ndarray:
