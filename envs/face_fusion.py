@@ -201,6 +201,7 @@ class FaceFusionEnv(gym.Env):
         self._face_px = 1.0
         self._realism = None
         self._rgba = None
+        self._photo_ids = None
         self._crop_frame = None
 
     def _check_arguments(self, mode, blend, render_mode, obs_size, scale_step, shift_step, realism_weight,
@@ -238,9 +239,6 @@ class FaceFusionEnv(gym.Env):
         return subset
 
     # ---- geometry -------------------------------------------------------------------------
-    def _to_obs(self, image: np.ndarray) -> np.ndarray:
-        return cv2.resize(image, (self.obs_size, self.obs_size), interpolation=cv2.INTER_AREA)
-
     def _obs_pair_of(self, index: int) -> np.ndarray:
         """Face `index` at observation scale: (obs, obs, 2) uint8 luminance and mask (read from
         the cache when `prepare` stored this size, else computed: `envs.faces.observe`)."""
@@ -325,9 +323,9 @@ class FaceFusionEnv(gym.Env):
         """The crop around the ground-truth face that the realism critic scores, `size` px
         (default `realism_size`, the hook's own; another size is for scoring with a
         different critic, as `agents.evaluate --detector` does)."""
-        if self._rgba is None:  # face and mask as one 4-channel image: one warp per step
-            self._rgba = np.concatenate([self.faces.images, self.faces.masks[..., None]], axis=-1)
-        rgba = self._rgba[self.source_index]
+        if self._rgba is None:  # this episode's face and mask as one 4-channel image: one warp per step
+            self._rgba = np.dstack([self.faces.images[self.source_index], self.faces.masks[self.source_index]])
+        rgba = self._rgba
         if size is not None and size != self.realism_size:
             target = fusion.face_crop(self.faces.images[self.target_index], self._gt_box, size)
             return fusion.pasted_crop(target, rgba, self.current_matrix(), self._gt_box)
@@ -386,7 +384,9 @@ class FaceFusionEnv(gym.Env):
         target = int(self.np_random.integers(n))
         if self.mode == "self":
             return target, target
-        others = [i for i in range(n) if self.faces.files[i] != self.faces.files[target]]
+        if self._photo_ids is None:  # faces of one photo share an id (large sets: no per-reset scan in Python)
+            self._photo_ids = np.unique(np.asarray(self.faces.files, dtype=object), return_inverse=True)[1]
+        others = np.flatnonzero(self._photo_ids != self._photo_ids[target])
         return target, int(others[self.np_random.integers(len(others))])
 
     def _draw_placement(self) -> Placement:
@@ -418,7 +418,7 @@ class FaceFusionEnv(gym.Env):
             self.placement.dx, self.placement.dy = float(dx) * self._face_px, float(dy) * self._face_px
         if "scale" in options:
             self.placement.scale = float(options["scale"])
-        self._crop_frame = None  # realism crop geometry of this episode, built on first use
+        self._crop_frame = self._rgba = None  # realism crop inputs of this episode, built on first use
         self._episode_target, self._episode_source = self._episode_images(target, source)
         self._realism_memo.clear()
         self._realism = self._score_realism()
