@@ -106,6 +106,7 @@ def validate(args: argparse.Namespace) -> TrainOptions:
     if envs_per_runner is not None and envs_per_runner < 1:
         raise ValueError(f"--envs-per-runner must be >= 1, got {envs_per_runner}")
     env_config = _env_config(args.env_config, args.faces)
+    check_env(args.env, {**preset.get("env_config", {}), **env_config})
     run_dir = args.run_dir or f"runs/{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (Path(run_dir) / "run.json").exists():
         raise ValueError(f"--run-dir {run_dir} already holds a run; pass --resume {run_dir} to continue "
@@ -119,6 +120,39 @@ def validate(args: argparse.Namespace) -> TrainOptions:
         checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
         final_eval_episodes=args.eval_episodes, envs_per_runner=envs_per_runner, **learners,
     )
+
+
+def check_env(env_id: str, env_config: dict) -> None:
+    """Build the env once, here, so a bad --env-config / --faces is one line naming the option,
+    not a traceback from an env runner after Ray has started."""
+    import inspect
+
+    import gymnasium as gym
+
+    import envs  # noqa: F401  registers the FaceFusion envs
+
+    config = dict(env_config)
+    realism = config.pop("realism_checkpoint", None)
+    if realism is not None and not Path(str(realism)).exists():
+        raise ValueError(f"--env-config realism_checkpoint={realism}: no such file or folder "
+                         f"(expected a `python -m detectors.train` output dir)")
+    if realism is not None:
+        config.pop("realism_weight", None)  # needs the critic, loaded by each env runner
+    entry = gym.spec(env_id).entry_point
+    if isinstance(entry, str) and entry.startswith("envs."):
+        known = set(inspect.signature(envs.FaceFusionEnv.__init__).parameters) - {"self"}
+        unknown = sorted(set(config) - known - {"split", "mode"})
+        if unknown:
+            raise ValueError(f"--env-config {unknown[0]}: {env_id} has no such argument; "
+                             f"known: {', '.join(sorted(known))}")
+    from envs.faces import FaceDataError
+
+    try:
+        gym.make(env_id, **config).close()
+    except FaceDataError as exc:
+        raise ValueError(f"--faces {config.get('faces')}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--env-config: {env_id} rejects {config}: {exc}") from None
 
 
 def _learners(section: dict, args: argparse.Namespace) -> dict:
