@@ -113,6 +113,9 @@ def train(settings: Settings) -> dict:
     rng = np.random.default_rng(s.seed)
     aug = torch.Generator().manual_seed(s.seed + 1)
     train_faces, val_faces = judge_faces(s.faces, s.seed, s.val_fraction)
+    if len(set(val_faces.files)) < 2:  # before any training: the threshold needs them
+        raise ValueError(f"--faces {s.faces}: the judge's validation split has {len(val_faces)} faces; "
+                         "it needs faces of two photos or more (use more faces or --val-fraction)")
     sampler = JudgeSampler(train_faces, rng)
     b, t0 = s.batch_size, time.perf_counter()
     history: dict[str, list[float]] = {"ae_loss": [], "clf_loss": []}
@@ -122,8 +125,7 @@ def train(settings: Settings) -> dict:
         # (1) autoencoder on real crops: features of what a face crop looks like, no labels
         ae = AutoEncoder(WIDTHS)
         opt = torch.optim.Adam(ae.parameters(), lr=s.lr)
-        draw_reals = lambda: np.stack([sampler.real(int(rng.integers(len(train_faces)))) for _ in range(b)])
-        for crops in _batches(pool, draw_reals, s.ae_iters):
+        for crops in _batches(pool, lambda: sampler.reals(b), s.ae_iters):
             x = data.augment(data.to_tensor(crops), aug)
             loss = F.mse_loss(ae(x), x)
             opt.zero_grad()
@@ -154,11 +156,7 @@ def train(settings: Settings) -> dict:
 
     # (3) threshold on the judge's own validation faces: `false_alarms` of real crops flagged
     judge = Judge(net, 0.5, SIZE)
-    val_rng = np.random.default_rng(s.seed + 2)
-    val = JudgeSampler(val_faces, val_rng) if len(set(val_faces.files)) > 1 else None
-    if val is None:
-        raise ValueError(f"--faces {s.faces}: the judge's validation split has {len(val_faces)} faces; "
-                         "it needs faces of two photos or more (use more faces or --val-fraction)")
+    val = JudgeSampler(val_faces, np.random.default_rng(s.seed + 2))
     val_real = judge(val.real_set(s.real_copies))
     threshold = float(np.quantile(val_real, 1 - s.false_alarms, method="higher"))
     val_fused = np.concatenate([judge(val.fused_set(k, bl, s.n_eval)) for k in KINDS for bl in BLENDS])

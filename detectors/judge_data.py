@@ -71,6 +71,10 @@ class JudgeSampler:
         box = self._box(self.geometry(target, target).box, jitter)
         return fusion.face_crop(self.faces.images[target], box, self.size)
 
+    def reals(self, n: int) -> np.ndarray:
+        """(n, size, size, 3) jittered real crops of random faces."""
+        return np.stack([self.real(int(self.rng.integers(len(self.faces)))) for _ in range(n)])
+
     def fused(self, kind: str, blend: str, jitter: bool = True) -> np.ndarray:
         """One fused crop of `kind` (see KINDS) with `blend`, on a random target face."""
         if kind not in KINDS:
@@ -92,7 +96,7 @@ class JudgeSampler:
         """Training batch: (crops, labels 1 = fused); fused crops of a kind drawn with
         `kind_weights` (per KINDS; default uniform) and a uniformly drawn blend."""
         r = self.rng
-        reals = [self.real(int(r.integers(len(self.faces)))) for _ in range(n_real)]
+        reals = list(self.reals(n_real))
         kinds = r.choice(len(KINDS), n_fused, p=None if kind_weights is None else np.divide(kind_weights, sum(kind_weights)))
         fakes = [self.fused(KINDS[k], BLENDS[r.integers(len(BLENDS))]) for k in kinds]
         return np.stack(reals + fakes), np.r_[np.zeros(n_real), np.ones(n_fused)].astype(np.float32)
