@@ -33,6 +33,7 @@ import logging
 import math
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
@@ -222,8 +223,12 @@ def sync_ms(algo, repeats: int = 20) -> float:
     return round(1000 * (time.perf_counter() - t0) / repeats, 3)
 
 
-def side_by_side(env_id: str, seconds: float, repeats: int, gpus: float = 0.0) -> dict:
+def side_by_side(env_id: str, seconds: float, repeats: int, gpus: float = 0.0, envs: int = 1) -> dict:
+    """RLlib's path and the fast one (and, with envs > 1, the fast one with `envs` envs in its
+    runner) interleaved; bare torch and the fast learner call timed after."""
     algos = {path: build(env_id, path, gpus=gpus) for path in ("rllib", "fast")}
+    if envs > 1:
+        algos[f"fast_{envs}_envs"] = build(env_id, "fast", gpus=gpus, envs=envs)
     device = "cuda" if gpus and torch.cuda.is_available() else "cpu"
     try:
         for algo in algos.values():
@@ -247,6 +252,10 @@ def side_by_side(env_id: str, seconds: float, repeats: int, gpus: float = 0.0) -
         updates_per_step = (fast.config.get_rollout_fragment_length() * fast.config.training_intensity
                             / fast.config.total_train_batch_size)
         row["training_step_ms_without_sync"] = round(updates_per_step * row["fast"]["ms_per_update_all_included"], 2)
+        for name in algos:
+            if name.startswith("fast_"):
+                row[f"speedup_env_steps_per_s_{name}"] = round(row[name]["env_steps_per_s"]
+                                                               / row["rllib"]["env_steps_per_s"], 2)
         row["ratios"] = {
             "speedup_per_update_all_included": round(row["rllib"]["ms_per_update_all_included"]
                                                      / row["fast"]["ms_per_update_all_included"], 2),
@@ -300,7 +309,7 @@ def batch_scaling(env_id: str, sizes: list[int], repeats: int, gpus: float) -> l
 
 # ---- prediction -------------------------------------------------------------------------
 
-def predict(facefusion: dict, sweep_rows: list[dict], gpu_update_ms: float) -> list[dict]:
+def predict(facefusion: dict, sweep_rows: list[dict], gpu_update_ms: float, cartpole: dict | None = None) -> list[dict]:
     """Synchronous DQN: a training step samples S env steps (runners in parallel), then learns
     S * u updates, so
 
@@ -309,7 +318,8 @@ def predict(facefusion: dict, sweep_rows: list[dict], gpu_update_ms: float) -> l
     R runners, s = env steps/s of one runner on one core (measured here: the local runner's
     sampling time, best envs per runner), u = updates per env step (training_intensity /
     batch), c = seconds per update: the fast learner call measured here for a CPU learner; for
-    a GPU, RLlib's Python overhead measured here (learner call minus bare torch) plus
+    a GPU, RLlib's Python overhead per update measured here (learner call minus bare torch, on
+    CartPole where the network is negligible, else FaceFusion) plus
     `gpu_update_ms`, an assumption for the network on the GPU, taken as flat from batch 64 to
     512 (README: batch scaling). Cores: 16 per node, 2 kept for the driver and the learner."""
     cfg = preset_for("FaceFusion-v0")["training"]
@@ -317,7 +327,8 @@ def predict(facefusion: dict, sweep_rows: list[dict], gpu_update_ms: float) -> l
     best = max(local, key=lambda row: row["sampling_env_steps_per_s"])
     s = best["sampling_env_steps_per_s"]
     cpu_ms = facefusion["fast_learner_call_ms_per_update"]
-    overhead_ms = max(cpu_ms - facefusion["bare_torch_ms_per_update"], 0.0)
+    source = cartpole or facefusion
+    overhead_ms = max(source["fast_learner_call_ms_per_update"] - source["bare_torch_ms_per_update"], 0.0)
     rows = []
     for name, runners, learner, batch, ms in [
         ("this machine (2 cores), 1 runner", 1, "CPU", 64, cpu_ms),
@@ -342,7 +353,7 @@ def markdown(results: dict) -> str:
                    f"ms, {row['bare_torch_parameters']} parameters vs RLlib module {row['rllib_module_parameters']})"),
                   "", "| path | ms/update all included | ms/update without sampling | env steps/s |",
                   "|---|---|---|---|"]
-        for path in ("rllib", "fast"):
+        for path in [name for name, value in row.items() if isinstance(value, dict) and "env_steps_per_s" in value]:
             r = row[path]
             lines.append(f"| {path} | {r['ms_per_update_all_included']} | {r['ms_per_update_without_sampling']} "
                          f"| {r['env_steps_per_s']} |")
@@ -374,9 +385,12 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=100, help="updates per bare-torch / learner-call timing")
     p.add_argument("--runners", type=int, nargs="+", default=[0, 1])
     p.add_argument("--envs", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--side-envs", type=int, default=4,
+                   help="FaceFusion side by side: also the fast path with this many envs per runner (1 = off)")
     p.add_argument("--num-gpus-per-learner", type=float, default=0.0)
     p.add_argument("--gpu-update-ms", type=float, default=1.5,
                    help="assumed network time of one FaceFusion update on a GPU, for the prediction")
+    p.add_argument("--reuse", default=None, help="results JSON of an earlier run: sections not run now come from it")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     ray.init(num_cpus=max(2, max(args.runners) + 1), include_dashboard=False, logging_level=logging.WARNING)
@@ -386,7 +400,8 @@ def main() -> None:
             results["side_by_side"].append(side_by_side("CartPole-v1", args.seconds, args.repeats, args.num_gpus_per_learner))
             print(json.dumps(results["side_by_side"][-1]), flush=True)
         if "facefusion" in args.sections:
-            results["side_by_side"].append(side_by_side("FaceFusion-v0", args.seconds, args.repeats, args.num_gpus_per_learner))
+            results["side_by_side"].append(side_by_side("FaceFusion-v0", args.seconds, args.repeats, args.num_gpus_per_learner,
+                                                        args.side_envs))
             print(json.dumps(results["side_by_side"][-1]), flush=True)
         if "sweep" in args.sections:
             results["sweep"] = sweep("FaceFusion-v0", args.runners, args.envs, args.seconds,
@@ -394,9 +409,18 @@ def main() -> None:
         if "batch" in args.sections:
             results["batch"] = batch_scaling("FaceFusion-v0", [64, 256, 1024], args.repeats,
                                              args.num_gpus_per_learner)
-        face = [row for row in results["side_by_side"] if row["env"] == "FaceFusion-v0"]
-        if "predict" in args.sections and face and results.get("sweep"):
-            results["predict"] = predict(face[0], results["sweep"], args.gpu_update_ms)
+        if args.reuse:  # sections not run now come from an earlier run's results
+            earlier = json.loads(Path(args.reuse).read_text())
+            envs_now = {row["env"] for row in results["side_by_side"]}
+            results["side_by_side"] += [r for r in earlier.get("side_by_side", []) if r["env"] not in envs_now]
+            for key in ("sweep", "batch"):
+                if key not in results and key in earlier:
+                    results[key] = earlier[key]
+            results["reused_from"] = {"file": args.reuse, "sections": sorted(set(earlier) - set(args.sections))}
+        by_env = {row["env"]: row for row in results["side_by_side"]}
+        if "predict" in args.sections and "FaceFusion-v0" in by_env and results.get("sweep"):
+            results["predict"] = predict(by_env["FaceFusion-v0"], results["sweep"], args.gpu_update_ms,
+                                         by_env.get("CartPole-v1"))
     finally:
         ray.shutdown()
     print(markdown(results))
