@@ -113,6 +113,12 @@ class FastDQNConfig(DQNConfig):
                               "rllib path for distributional or multi-agent DQN)")
 
 
+def _writable(array) -> np.ndarray:
+    """Remote learners get read-only arrays from Ray's object store; torch wants writable."""
+    array = np.asarray(array)
+    return array if array.flags.writeable else array.copy()
+
+
 class FastDQNTorchLearner(DQNTorchLearner):
     """DQNTorchLearner with a lean path for `update(..., fast_updates=k)`: the numpy batch
     becomes tensors once and RLlib's own `_update` (forward_train, the DQN loss, gradient
@@ -126,8 +132,7 @@ class FastDQNTorchLearner(DQNTorchLearner):
         self.before_gradient_based_update(timesteps=timesteps)
         self._weights_seq_no += 1
         columns = batch.policy_batches[DEFAULT_MODULE_ID]
-        tensors = {k: torch.from_numpy(np.asarray(v)).to(self._device, non_blocking=True)
-                   for k, v in columns.items()}
+        tensors = {k: torch.from_numpy(_writable(v)).to(self._device, non_blocking=True) for k, v in columns.items()}
         size = len(columns) // fast_updates
         loss_per_module = {}
         for i in range(fast_updates):

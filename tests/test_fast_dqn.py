@@ -139,3 +139,24 @@ def test_auto_stores_small_buffers_only():
         buffer = TransitionReplayBuffer(capacity=capacity)
         buffer.add([episode])
         assert (buffer.nbytes_at_capacity() <= AUTO_STORE_LIMIT_BYTES) is small
+
+
+@pytest.mark.slow
+def test_remote_learners_and_vector_envs_train(local_ray):
+    """Two learner actors (the batch is sharded, TD errors come back in shard order) and two
+    envs per runner: training runs and every replayed transition gets its priority back."""
+    preset = preset_for("CartPole-v1")
+    preset["training"]["num_steps_sampled_before_learning_starts"] = 64
+    preset["evaluation"] = {}
+    config = build_config("CartPole-v1", preset, num_learners=2, envs_per_runner=2)
+    config.reporting(min_sample_timesteps_per_iteration=128)
+    algo = config.build_algo()
+    try:
+        for _ in range(2):
+            result = algo.train()
+        assert algo.learner_group.is_local is False and config.num_envs_per_env_runner == 2
+        assert result["learners"]["default_policy"]["total_loss"] is not None
+        priorities = algo.local_replay_buffer.get_state()["priorities"]
+        assert (priorities[priorities > 0] != 1.0).any()  # updated from the learners' TD errors
+    finally:
+        algo.stop()
