@@ -1,4 +1,5 @@
 """Launch DQN training, locally or on a Ray cluster. See `python train.py --help`."""
+
 import sys
 
 from agents.cli import main

@@ -1,4 +1,5 @@
 """RLlib callbacks: face-fusion episode metrics logged from the env runners."""
+
 from __future__ import annotations
 
 from ray.rllib.callbacks.callbacks import RLlibCallback

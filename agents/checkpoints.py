@@ -1,4 +1,5 @@
 """Finding and loading a trained policy for inference, without the training run's Ray session."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ class CheckpointError(ValueError):
 @dataclass
 class PolicyCheckpoint:
     module_dir: Path
-    env: str | None        # env id the run trained on (from run.json), if known
+    env: str | None  # env id the run trained on (from run.json), if known
     env_config: dict
 
 
@@ -53,7 +54,8 @@ def resolve(path: str | Path, which: str = "best") -> PolicyCheckpoint:
     else:
         raise CheckpointError(
             f"--checkpoint {path}: not a checkpoint; expected a run dir of train.py, a checkpoints/iter_* "
-            f"dir, or an RLModule dir ({MODULE_SUBPATH})")
+            f"dir, or an RLModule dir ({MODULE_SUBPATH})"
+        )
     env, env_config = None, {}
     if run_dir is not None and (run_dir / "run.json").is_file():
         info = json.loads((run_dir / "run.json").read_text())
@@ -87,7 +89,8 @@ class GreedyPolicy:
         if space is not None and space.shape != env.observation_space.shape:
             raise CheckpointError(
                 f"{where}: the policy expects observations of shape {space.shape}, but the env gives "
-                f"{env.observation_space.shape}; evaluate with the env (and obs_size) it was trained on")
+                f"{env.observation_space.shape}; evaluate with the env (and obs_size) it was trained on"
+            )
         actions = getattr(self.module, "action_space", None)
         if actions is not None and getattr(actions, "n", None) != getattr(env.action_space, "n", None):
             raise CheckpointError(f"{where}: the policy has {actions} actions, the env {env.action_space}")

@@ -1,4 +1,5 @@
 """`python train.py`: argument parsing and validation (all before Ray starts)."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,38 +23,72 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--env", default=DEFAULT_ENV, help=f"registered env id: {', '.join(PRESETS)}")
-    p.add_argument("--num-env-runners", type=int, default=None,
-                   help="remote env runner actors sampling in parallel (0 = sample in the driver); "
-                        "default 0 locally, 2 with --address")
+    p.add_argument(
+        "--num-env-runners",
+        type=int,
+        default=None,
+        help="remote env runner actors sampling in parallel (0 = sample in the driver); "
+        "default 0 locally, 2 with --address",
+    )
     p.add_argument("--num-eval-runners", type=int, default=0, help="separate evaluation runners (0 = driver)")
     p.add_argument("--cpus-per-runner", type=float, default=1.0, help="CPUs Ray reserves per env runner")
-    p.add_argument("--envs-per-runner", type=int, default=None,
-                   help="gymnasium vector envs stepped together in each env runner (one batched forward "
-                        "per step); default: the preset's env_runners.num_envs_per_env_runner, else 1")
-    p.add_argument("--num-learners", type=int, default=None,
-                   help="remote learner actors (0 = learn in the driver); default: the preset's learners section")
-    p.add_argument("--num-gpus-per-learner", type=float, default=None,
-                   help="GPUs per learner (1 = learn on a GPU; with --num-learners 0 the driver's learner "
-                        "uses it); default: the preset's learners section, else 0")
-    p.add_argument("--address", default=None,
-                   help="join an existing Ray cluster (host:port or 'auto'); omitted = local Ray, dashboard off")
+    p.add_argument(
+        "--envs-per-runner",
+        type=int,
+        default=None,
+        help="gymnasium vector envs stepped together in each env runner (one batched forward "
+        "per step); default: the preset's env_runners.num_envs_per_env_runner, else 1",
+    )
+    p.add_argument(
+        "--num-learners",
+        type=int,
+        default=None,
+        help="remote learner actors (0 = learn in the driver); default: the preset's learners section",
+    )
+    p.add_argument(
+        "--num-gpus-per-learner",
+        type=float,
+        default=None,
+        help="GPUs per learner (1 = learn on a GPU; with --num-learners 0 the driver's learner "
+        "uses it); default: the preset's learners section, else 0",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="join an existing Ray cluster (host:port or 'auto'); omitted = local Ray, dashboard off",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stop-return", type=float, default=None, help="stop at this greedy evaluation return")
-    p.add_argument("--stop-success", type=float, default=None,
-                   help="stop at this greedy evaluation success rate (FaceFusion)")
+    p.add_argument(
+        "--stop-success", type=float, default=None, help="stop at this greedy evaluation success rate (FaceFusion)"
+    )
     p.add_argument("--stop-timesteps", type=int, default=None, help="stop after this many env steps")
     p.add_argument("--stop-minutes", type=float, default=None, help="stop after this many wall minutes")
     p.add_argument("--run-dir", default=None, help="output folder (default runs/ENV-TIMESTAMP)")
     p.add_argument("--checkpoint-every", type=int, default=5, help="iterations between checkpoints (0 = end only)")
     p.add_argument("--config", default=None, help="JSON file merged over the env's hyperparameter preset")
-    p.add_argument("--env-config", action="append", default=[], metavar="KEY=VALUE",
-                   help="env constructor argument (VALUE parsed as JSON when it can be); repeatable")
-    p.add_argument("--faces", default=None,
-                   help="FaceFusion face source: 'default', a prepared cache dir or an image folder")
-    p.add_argument("--resume", default=None, metavar="RUN_DIR",
-                   help="continue the run in RUN_DIR from its newest complete checkpoint")
-    p.add_argument("--eval-episodes", type=int, default=50,
-                   help="FaceFusion: held-out episodes in the final evaluation report (0 = skip report)")
+    p.add_argument(
+        "--env-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="env constructor argument (VALUE parsed as JSON when it can be); repeatable",
+    )
+    p.add_argument(
+        "--faces", default=None, help="FaceFusion face source: 'default', a prepared cache dir or an image folder"
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its newest complete checkpoint",
+    )
+    p.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=50,
+        help="FaceFusion: held-out episodes in the final evaluation report (0 = skip report)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -78,9 +113,16 @@ def validate(args: argparse.Namespace) -> TrainOptions:
     if args.resume:
         # the saved options, except where given again (e.g. a later stop or another cluster)
         return options_from_run_dir(
-            args.resume, address=args.address, num_env_runners=args.num_env_runners,
-            stop_return=args.stop_return, stop_success=args.stop_success, stop_timesteps=args.stop_timesteps,
-            stop_minutes=args.stop_minutes, progress=not args.no_progress, final_eval_episodes=args.eval_episodes)
+            args.resume,
+            address=args.address,
+            num_env_runners=args.num_env_runners,
+            stop_return=args.stop_return,
+            stop_success=args.stop_success,
+            stop_timesteps=args.stop_timesteps,
+            stop_minutes=args.stop_minutes,
+            progress=not args.no_progress,
+            final_eval_episodes=args.eval_episodes,
+        )
     if args.env not in PRESETS:
         raise ValueError(f"--env {args.env!r}: unknown env id; choose one of {', '.join(PRESETS)}")
     for name in ("num_eval_runners", "checkpoint_every", "eval_episodes"):
@@ -109,16 +151,30 @@ def validate(args: argparse.Namespace) -> TrainOptions:
     check_env(args.env, {**preset.get("env_config", {}), **env_config})
     run_dir = args.run_dir or f"runs/{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (Path(run_dir) / "run.json").exists():
-        raise ValueError(f"--run-dir {run_dir} already holds a run; pass --resume {run_dir} to continue "
-                         f"it or choose another --run-dir")
+        raise ValueError(
+            f"--run-dir {run_dir} already holds a run; pass --resume {run_dir} to continue "
+            f"it or choose another --run-dir"
+        )
     runners = args.num_env_runners if args.num_env_runners is not None else (2 if args.address else 0)
     return TrainOptions(
-        env=args.env, run_dir=run_dir, num_env_runners=runners, num_eval_runners=args.num_eval_runners,
-        cpus_per_runner=args.cpus_per_runner, address=args.address, seed=args.seed, config=args.config,
-        env_config=env_config, stop_return=args.stop_return, stop_success=args.stop_success,
-        stop_timesteps=args.stop_timesteps, stop_minutes=args.stop_minutes,
-        checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
-        final_eval_episodes=args.eval_episodes, envs_per_runner=envs_per_runner, **learners,
+        env=args.env,
+        run_dir=run_dir,
+        num_env_runners=runners,
+        num_eval_runners=args.num_eval_runners,
+        cpus_per_runner=args.cpus_per_runner,
+        address=args.address,
+        seed=args.seed,
+        config=args.config,
+        env_config=env_config,
+        stop_return=args.stop_return,
+        stop_success=args.stop_success,
+        stop_timesteps=args.stop_timesteps,
+        stop_minutes=args.stop_minutes,
+        checkpoint_every=args.checkpoint_every,
+        progress=not args.no_progress,
+        final_eval_episodes=args.eval_episodes,
+        envs_per_runner=envs_per_runner,
+        **learners,
     )
 
 
@@ -134,8 +190,10 @@ def check_env(env_id: str, env_config: dict) -> None:
     config = dict(env_config)
     realism = config.pop("realism_checkpoint", None)
     if realism is not None and not Path(str(realism)).exists():
-        raise ValueError(f"--env-config realism_checkpoint={realism}: no such file or folder "
-                         f"(expected a `python -m detectors.train` output dir)")
+        raise ValueError(
+            f"--env-config realism_checkpoint={realism}: no such file or folder "
+            f"(expected a `python -m detectors.train` output dir)"
+        )
     if realism is not None:
         config.pop("realism_weight", None)  # needs the critic, loaded by each env runner
     entry = gym.spec(env_id).entry_point
@@ -143,8 +201,9 @@ def check_env(env_id: str, env_config: dict) -> None:
         known = set(inspect.signature(envs.FaceFusionEnv.__init__).parameters) - {"self"}
         unknown = sorted(set(config) - known - {"split", "mode"})
         if unknown:
-            raise ValueError(f"--env-config {unknown[0]}: {env_id} has no such argument; "
-                             f"known: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"--env-config {unknown[0]}: {env_id} has no such argument; known: {', '.join(sorted(known))}"
+            )
     from envs.faces import FaceDataError
 
     try:
@@ -163,8 +222,9 @@ def _learners(section: dict, args: argparse.Namespace) -> dict:
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; expected num_learners, num_gpus_per_learner")
     num_learners = args.num_learners if args.num_learners is not None else section.get("num_learners", 0)
-    gpus = args.num_gpus_per_learner if args.num_gpus_per_learner is not None else \
-        section.get("num_gpus_per_learner", 0)
+    gpus = (
+        args.num_gpus_per_learner if args.num_gpus_per_learner is not None else section.get("num_gpus_per_learner", 0)
+    )
     if not isinstance(num_learners, int) or num_learners < 0:
         raise ValueError(f"--num-learners must be an integer >= 0, got {num_learners!r}")
     if not isinstance(gpus, (int, float)) or gpus < 0:
@@ -180,7 +240,8 @@ def _learners(section: dict, args: argparse.Namespace) -> dict:
             raise ValueError(
                 f"--num-gpus-per-learner {gpus:g} with --num-learners {num_learners}: needs {need:g} GPU(s), "
                 f"this machine has {have} visible to torch (CUDA build: {torch.version.cuda is not None}). "
-                f"Drop the option to learn on the CPU, or pass --address of a cluster with GPU nodes.")
+                f"Drop the option to learn on the CPU, or pass --address of a cluster with GPU nodes."
+            )
     return {"num_learners": num_learners, "num_gpus_per_learner": float(gpus)}
 
 
@@ -202,8 +263,23 @@ def main(argv: list[str] | None = None) -> int:
     except (ClusterError, RunDirError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({k: result[k] for k in ("env", "env_steps", "wall_seconds", "best_eval_return",
-                                             "final_eval_return", "stopped_because", "checkpoint")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "env",
+                    "env_steps",
+                    "wall_seconds",
+                    "best_eval_return",
+                    "final_eval_return",
+                    "stopped_because",
+                    "checkpoint",
+                )
+            },
+            indent=2,
+        )
+    )
     print(f"run dir: {Path(options.run_dir).resolve()}")
     if options.env.startswith("FaceFusion") and options.final_eval_episodes:
         from agents.evaluate import report_after_training

@@ -1,4 +1,5 @@
 """Builds the RLlib DQN config (new API stack) for an env id from its preset."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -162,9 +163,11 @@ def fast_buffer_config(spec: dict) -> dict:
         spec.setdefault("prioritized", FAST_BUFFER_FOR[kind.rsplit(".", 1)[-1]])
         spec["type"] = "agents.replay.TransitionReplayBuffer"
     elif kind not in ("agents.replay.TransitionReplayBuffer",):
-        raise ValueError(f"replay_buffer_config.type {kind!r}: the fast path replays from "
-                         f"agents.replay.TransitionReplayBuffer (or an RLlib episode buffer type it replaces); "
-                         f"use path 'rllib' for other buffers")
+        raise ValueError(
+            f"replay_buffer_config.type {kind!r}: the fast path replays from "
+            f"agents.replay.TransitionReplayBuffer (or an RLlib episode buffer type it replaces); "
+            f"use path 'rllib' for other buffers"
+        )
     return spec
 
 

@@ -26,6 +26,7 @@ it logs go back to the buffer as priorities. Settings beyond DQNConfig's (`.trai
 Anything else (env runners, fault tolerance, evaluation, checkpoint layout, metrics) is
 RLlib's `Algorithm`.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -85,8 +86,14 @@ class FastDQNConfig(DQNConfig):
     def get_default_learner_class(self):
         return FastDQNTorchLearner
 
-    def training(self, *, updates_per_learner_call=NotProvided, weights_sync_interval=NotProvided,
-                 store_buffer_in_checkpoints=NotProvided, **kwargs) -> FastDQNConfig:
+    def training(
+        self,
+        *,
+        updates_per_learner_call=NotProvided,
+        weights_sync_interval=NotProvided,
+        store_buffer_in_checkpoints=NotProvided,
+        **kwargs,
+    ) -> FastDQNConfig:
         super().training(**kwargs)
         if updates_per_learner_call is not NotProvided:
             self.updates_per_learner_call = updates_per_learner_call
@@ -103,14 +110,20 @@ class FastDQNConfig(DQNConfig):
             if not isinstance(value, int) or value < 1:
                 self._value_error(f"FastDQNConfig.{name} must be an integer >= 1, got {value!r}")
         if self.store_buffer_in_checkpoints not in (True, False, "auto"):
-            self._value_error(f"FastDQNConfig.store_buffer_in_checkpoints must be true, false or 'auto', "
-                              f"got {self.store_buffer_in_checkpoints!r}")
+            self._value_error(
+                f"FastDQNConfig.store_buffer_in_checkpoints must be true, false or 'auto', "
+                f"got {self.store_buffer_in_checkpoints!r}"
+            )
         if isinstance(self.n_step, (tuple, list)):
-            self._value_error(f"FastDQN computes n-step returns on insert: n_step must be an integer, "
-                              f"got the range {list(self.n_step)}")
+            self._value_error(
+                f"FastDQN computes n-step returns on insert: n_step must be an integer, "
+                f"got the range {list(self.n_step)}"
+            )
         if self.num_atoms > 1 or self.is_multi_agent:
-            self._value_error("FastDQN supports single-agent DQN with num_atoms=1 (use agents.config's "
-                              "rllib path for distributional or multi-agent DQN)")
+            self._value_error(
+                "FastDQN supports single-agent DQN with num_atoms=1 (use agents.config's "
+                "rllib path for distributional or multi-agent DQN)"
+            )
 
 
 def _writable(array) -> np.ndarray:
@@ -136,7 +149,7 @@ class FastDQNTorchLearner(DQNTorchLearner):
         size = len(columns) // fast_updates
         loss_per_module = {}
         for i in range(fast_updates):
-            minibatch = {k: v[i * size:(i + 1) * size] for k, v in tensors.items()}
+            minibatch = {k: v[i * size : (i + 1) * size] for k, v in tensors.items()}
             _, loss_per_module, _ = self._update({DEFAULT_MODULE_ID: minibatch})
         self._log_steps_trained_metrics(batch)
         for module_id, loss in loss_per_module.items():
@@ -148,8 +161,12 @@ class FastDQNTorchLearner(DQNTorchLearner):
         """RLlib checks every gradient tensor for nan/inf (two syncs per parameter); one norm
         over all of them says the same. Non-finite or special cases: RLlib's own path."""
         grads = [g for g in gradients_dict.values() if g is not None]
-        if (self._grad_scalers is not None or self._lr_scheduler_classes is not None or not grads
-                or not bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())):
+        if (
+            self._grad_scalers is not None
+            or self._lr_scheduler_classes is not None
+            or not grads
+            or not bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
+        ):
             return super().apply_gradients(gradients_dict)
         for pid, grad in gradients_dict.items():
             self._params[pid].grad = grad
@@ -166,8 +183,7 @@ class FastDQN(DQN):
     def _create_local_replay_buffer_if_necessary(self, config):
         spec = dict(config["replay_buffer_config"])
         spec.pop("type", None)
-        return TransitionReplayBuffer(n_step=int(config["n_step"]), gamma=config["gamma"], seed=config["seed"],
-                                      **spec)
+        return TransitionReplayBuffer(n_step=int(config["n_step"]), gamma=config["gamma"], seed=config["seed"], **spec)
 
     def setup(self, config) -> None:
         super().setup(config)
@@ -179,8 +195,12 @@ class FastDQN(DQN):
         for _ in range(store_weight):
             with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
                 episodes, runner_results = synchronous_parallel_sample(
-                    worker_set=self.env_runner_group, concat=True, sample_timeout_s=cfg.sample_timeout_s,
-                    _uses_new_env_runners=True, _return_metrics=True)
+                    worker_set=self.env_runner_group,
+                    concat=True,
+                    sample_timeout_s=cfg.sample_timeout_s,
+                    _uses_new_env_runners=True,
+                    _return_metrics=True,
+                )
             self.metrics.aggregate(runner_results, key=ENV_RUNNER_RESULTS)
             with self.metrics.log_time((TIMERS, REPLAY_BUFFER_ADD_DATA_TIMER)):
                 buffer.add(episodes)
@@ -189,12 +209,14 @@ class FastDQN(DQN):
         sampled = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
         batch_size = cfg.total_train_batch_size
         if sampled < cfg.num_steps_sampled_before_learning_starts or len(buffer) < max(
-                batch_size, min(cfg.num_steps_sampled_before_learning_starts, buffer.capacity // 2)):
+            batch_size, min(cfg.num_steps_sampled_before_learning_starts, buffer.capacity // 2)
+        ):
             return
         timesteps = {
             NUM_ENV_STEPS_SAMPLED_LIFETIME: sampled,
             NUM_AGENT_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
-                (ENV_RUNNER_RESULTS, NUM_AGENT_STEPS_SAMPLED_LIFETIME), default={}),
+                (ENV_RUNNER_RESULTS, NUM_AGENT_STEPS_SAMPLED_LIFETIME), default={}
+            ),
         }
         beta = cfg.replay_buffer_config.get("beta")
         remaining = train_weight
@@ -212,21 +234,23 @@ class FastDQN(DQN):
                     for module_id, module_results in result.items():
                         if TD_ERROR_KEY in module_results:
                             td_errors[module_id].append(
-                                np.concatenate([np.ravel(x) for x in
-                                                convert_to_numpy(module_results.pop(TD_ERROR_KEY).peek())]))
+                                np.concatenate(
+                                    [np.ravel(x) for x in convert_to_numpy(module_results.pop(TD_ERROR_KEY).peek())]
+                                )
+                            )
                 self.metrics.aggregate(results, key=LEARNER_RESULTS)
             with self.metrics.log_time((TIMERS, REPLAY_BUFFER_UPDATE_PRIOS_TIMER)):
                 if DEFAULT_MODULE_ID in td_errors:
                     buffer.update_priorities(indices, np.concatenate(td_errors[DEFAULT_MODULE_ID]))
-            self.metrics.log_value((LEARNER_RESULTS, ALL_MODULES, NUM_UPDATES_LIFETIME), k,
-                                   reduce="lifetime_sum")
+            self.metrics.log_value((LEARNER_RESULTS, ALL_MODULES, NUM_UPDATES_LIFETIME), k, reduce="lifetime_sum")
 
         self._training_steps_since_sync += 1
         if self._training_steps_since_sync >= cfg.weights_sync_interval:
             self._training_steps_since_sync = 0
             with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
-                self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group,
-                                                   policies={DEFAULT_MODULE_ID}, inference_only=True)
+                self.env_runner_group.sync_weights(
+                    from_worker_or_learner_group=self.learner_group, policies={DEFAULT_MODULE_ID}, inference_only=True
+                )
 
     def get_state(self, components=None, *, not_components=None, **kwargs):
         state = super().get_state(components, not_components=not_components, **kwargs)

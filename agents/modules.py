@@ -1,6 +1,7 @@
 """RLModules for DQN: the env emits uint8 images (compact in the replay buffer) that the
 network sees as floats in [0, 1]; the fast path's module also skips gradient work that the
 loss never uses."""
+
 from __future__ import annotations
 
 import torch

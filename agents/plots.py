@@ -1,4 +1,5 @@
 """Learning-curve PNG from progress.csv rows."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,17 +33,34 @@ def _curves(ax, rows: list[dict], series) -> None:
 def learning_curve(rows: list[dict], path: Path, title: str) -> None:
     """Training and greedy-evaluation return (and success rate where logged) vs env steps, in
     thousands (full counts above 100k run into each other)."""
-    has_success = any(row.get(k) not in ("", None) for row in rows
-                      for k in ("eval_success_rate", "val_success_rate", "train_success_rate"))
+    has_success = any(
+        row.get(k) not in ("", None)
+        for row in rows
+        for k in ("eval_success_rate", "val_success_rate", "train_success_rate")
+    )
     fig, axes = plt.subplots(1, 2 if has_success else 1, figsize=(11 if has_success else 6, 4))
     axes = list(axes) if has_success else [axes]
-    _curves(axes[0], rows, (("train_return", "training (explore)"), ("eval_return", "evaluation (greedy)"),
-                            ("val_return", "validation faces (greedy)")))
+    _curves(
+        axes[0],
+        rows,
+        (
+            ("train_return", "training (explore)"),
+            ("eval_return", "evaluation (greedy)"),
+            ("val_return", "validation faces (greedy)"),
+        ),
+    )
     axes[0].set(xlabel="env steps (thousands)", ylabel="episode return", title=title)
     axes[0].legend()
     if has_success:
-        _curves(axes[1], rows, (("train_success_rate", "training (explore)"), ("eval_success_rate", "evaluation"),
-                                ("val_success_rate", "validation faces (greedy)")))
+        _curves(
+            axes[1],
+            rows,
+            (
+                ("train_success_rate", "training (explore)"),
+                ("eval_success_rate", "evaluation"),
+                ("val_success_rate", "validation faces (greedy)"),
+            ),
+        )
         axes[1].set(xlabel="env steps (thousands)", ylabel="success rate", ylim=(-0.02, 1.02), title="success")
         axes[1].legend()
     for ax in axes:

@@ -5,6 +5,7 @@ DefaultModelConfig, `env_runners`, `evaluation`) and a `stop` section with the d
 stop criteria. `--config FILE` (JSON) deep-merges over the preset, so a user can change one
 value without restating the rest.
 """
+
 from __future__ import annotations
 
 import copy
@@ -142,6 +143,8 @@ def check_preset(preset: dict[str, Any], where: str) -> dict[str, Any]:
     n_step = preset.get("training", {}).get("n_step")
     fragment = preset.get("env_runners", {}).get("rollout_fragment_length", "auto")
     if isinstance(n_step, (list, tuple)) and fragment != "auto":
-        raise ValueError(f"{where}: a fixed env_runners.rollout_fragment_length ({fragment}) needs an "
-                         f"integer training.n_step, not the range {list(n_step)} (RLlib 2.60 compares them)")
+        raise ValueError(
+            f"{where}: a fixed env_runners.rollout_fragment_length ({fragment}) needs an "
+            f"integer training.n_step, not the range {list(n_step)} (RLlib 2.60 compares them)"
+        )
     return preset

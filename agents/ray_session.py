@@ -1,4 +1,5 @@
 """Starting or joining a Ray cluster, with clear errors instead of hangs."""
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,7 @@ def code_runtime_env() -> dict:
     return {"py_modules": paths, "env_vars": {"OMP_NUM_THREADS": "1"}}
 
 
-def connect(address: str | None, *, cpus_needed: float, num_cpus: int | None = None,
-            gpus_needed: float = 0.0) -> dict:
+def connect(address: str | None, *, cpus_needed: float, num_cpus: int | None = None, gpus_needed: float = 0.0) -> dict:
     """Local Ray (dashboard off) when `address` is None, else join the cluster there.
     Checks that the cluster has the CPUs the requested env runners need."""
     if ray.is_initialized():
@@ -76,5 +76,6 @@ def connect(address: str | None, *, cpus_needed: float, num_cpus: int | None = N
         raise ClusterError(
             f"the cluster has {gpus:g} GPUs but the learners need {gpus_needed:g} "
             f"(--num-gpus-per-learner times max(--num-learners, 1)). Drop --num-gpus-per-learner "
-            f"to learn on CPUs, or add a GPU node.")
+            f"to learn on CPUs, or add a GPU node."
+        )
     return {"nodes": len([n for n in ray.nodes() if n.get("Alive")]), "cpus": have}

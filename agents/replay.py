@@ -22,6 +22,7 @@ Eviction is FIFO by observation slot. A transition's next observation is always 
 after its first one, so it is overwritten after it too: no transition points at a slot
 that was reused (an overwritten slot's transition is invalidated first).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -66,7 +67,7 @@ class SumTree:
         return float(self.min[1])
 
     def leaves(self) -> np.ndarray:
-        return self.sum[self.size:]
+        return self.sum[self.size :]
 
     def find(self, prefix_sums: np.ndarray) -> np.ndarray:
         """Leaf index per prefix sum: the first leaf whose cumulative sum exceeds it."""
@@ -102,8 +103,10 @@ class TransitionReplayBuffer:
         **_rllib_kwargs: Any,
     ):
         if isinstance(n_step, (tuple, list)):
-            raise TypeError(f"TransitionReplayBuffer: n_step must be an integer (returns are computed on "
-                             f"insert), got the range {list(n_step)}")
+            raise TypeError(
+                f"TransitionReplayBuffer: n_step must be an integer (returns are computed on "
+                f"insert), got the range {list(n_step)}"
+            )
         if int(n_step) < 1 or int(capacity) < 2:
             raise ValueError(f"TransitionReplayBuffer: need n_step >= 1 and capacity >= 2, got {n_step}, {capacity}")
         self.capacity = int(capacity)
@@ -147,9 +150,14 @@ class TransitionReplayBuffer:
             actions = np.asarray(episode.get_actions())
             if len(actions) == 0:
                 continue
-            self._add_chunk(episode.id_, np.asarray(episode.get_observations()), actions,
-                            np.asarray(episode.get_rewards(), dtype=np.float64),
-                            bool(episode.is_terminated), bool(episode.is_done))
+            self._add_chunk(
+                episode.id_,
+                np.asarray(episode.get_observations()),
+                actions,
+                np.asarray(episode.get_rewards(), dtype=np.float64),
+                bool(episode.is_terminated),
+                bool(episode.is_done),
+            )
 
     def _allocate(self, obs: np.ndarray, actions: np.ndarray) -> None:
         self._obs = np.zeros((self.capacity, *obs.shape[1:]), dtype=obs.dtype)
@@ -195,7 +203,7 @@ class TransitionReplayBuffer:
             padded = np.concatenate([rewards_all, np.zeros(n)])
             ret = np.zeros(ready)
             for j in range(n):
-                ret += self.gamma ** j * padded[i + j] * (j < k)
+                ret += self.gamma**j * padded[i + j] * (j < k)
             slots = positions[:ready] % self.capacity
             self._actions[slots] = actions_all[:ready]
             self._rewards[slots] = ret
@@ -205,7 +213,7 @@ class TransitionReplayBuffer:
             self._valid[slots] = True
             self._num_valid += ready
             if self._tree is not None:
-                self._tree.set(slots, np.full(ready, self._max_priority ** self.alpha))
+                self._tree.set(slots, np.full(ready, self._max_priority**self.alpha))
         if not done:
             self._pending[eid] = (positions[ready:], rewards_all[ready:], actions_all[ready:])
 
@@ -278,9 +286,15 @@ class TransitionReplayBuffer:
         """Everything needed to continue sampling as before (only the filled slots)."""
         filled = min(self._written, self.capacity)
         state = {
-            "version": 1, "capacity": self.capacity, "n_step": self.n_step, "gamma": self.gamma,
-            "written": self._written, "num_valid": self._num_valid, "added_steps": self._added_steps,
-            "max_priority": self._max_priority, "rng": self.rng.bit_generator.state,
+            "version": 1,
+            "capacity": self.capacity,
+            "n_step": self.n_step,
+            "gamma": self.gamma,
+            "written": self._written,
+            "num_valid": self._num_valid,
+            "added_steps": self._added_steps,
+            "max_priority": self._max_priority,
+            "rng": self.rng.bit_generator.state,
             "pending": {eid: tuple(a.copy() for a in p) for eid, p in self._pending.items()},
         }
         if self._obs is not None:
@@ -295,7 +309,8 @@ class TransitionReplayBuffer:
             raise ValueError(
                 f"TransitionReplayBuffer.set_state: saved buffer has capacity/n_step/gamma "
                 f"{state['capacity']}/{state['n_step']}/{state['gamma']}, this one "
-                f"{self.capacity}/{self.n_step}/{self.gamma}")
+                f"{self.capacity}/{self.n_step}/{self.gamma}"
+            )
         self._written, self._num_valid = int(state["written"]), int(state["num_valid"])
         self._added_steps, self._max_priority = int(state["added_steps"]), float(state["max_priority"])
         self.rng.bit_generator.state = state["rng"]
@@ -309,5 +324,5 @@ class TransitionReplayBuffer:
         if self._tree is not None:
             self._tree = SumTree(self.capacity)
             if filled:  # a buffer saved without priorities restarts them at the maximum
-                priorities = state.get("priorities", self._valid[:filled] * self._max_priority ** self.alpha)
+                priorities = state.get("priorities", self._valid[:filled] * self._max_priority**self.alpha)
                 self._tree.set(np.arange(filled), priorities)

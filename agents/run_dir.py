@@ -10,6 +10,7 @@ Layout::
     RUN_DIR/best/                the checkpoint with the best validation result so far
     RUN_DIR/result.json          summary written at the end
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,8 +19,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # temp file in the same folder, fsync, rename: readers see old or new, never half
 from envs.files import write_json as atomic_write_json
@@ -107,8 +109,9 @@ class RunDir:
     def list_checkpoints(self) -> list[Path]:
         if not self.checkpoints.is_dir():
             return []
-        return sorted(p for p in self.checkpoints.iterdir()
-                      if p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_FILE).is_file())
+        return sorted(
+            p for p in self.checkpoints.iterdir() if p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_FILE).is_file()
+        )
 
     def latest_checkpoint(self) -> tuple[Path, dict] | None:
         for path in reversed(self.list_checkpoints()):

@@ -1,5 +1,6 @@
 """The training loop: build the DQN algorithm, train until a stop criterion, validate, log,
 checkpoint (newest and best), finalise."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,9 +14,23 @@ from tqdm import tqdm
 from agents.presets import preset_for
 from agents.run_dir import RunDir, RunDirError
 
-RESUMABLE_KEYS = ("env", "num_env_runners", "num_eval_runners", "cpus_per_runner", "seed", "config",
-                  "env_config", "stop_return", "stop_success", "stop_timesteps", "stop_minutes",
-                  "checkpoint_every", "num_learners", "num_gpus_per_learner", "envs_per_runner")
+RESUMABLE_KEYS = (
+    "env",
+    "num_env_runners",
+    "num_eval_runners",
+    "cpus_per_runner",
+    "seed",
+    "config",
+    "env_config",
+    "stop_return",
+    "stop_success",
+    "stop_timesteps",
+    "stop_minutes",
+    "checkpoint_every",
+    "num_learners",
+    "num_gpus_per_learner",
+    "envs_per_runner",
+)
 
 
 @dataclass
@@ -58,18 +73,19 @@ class TrainOptions:
 class RunState:
     """What a checkpoint's state.json records, so a resumed run continues its counters and
     keeps its best checkpoint."""
+
     iteration: int = 0
     env_steps: int = 0
     wall_seconds: float = 0.0
     best_eval_return: float | None = None
     last_eval_return: float | None = None
     env_runner_restarts: int = 0
-    best_validation: dict | None = None   # metrics of the checkpoint in best/
+    best_validation: dict | None = None  # metrics of the checkpoint in best/
     last_validation: dict | None = None
-    validation_streak: int = 0            # consecutive validations at or above the success stop
+    validation_streak: int = 0  # consecutive validations at or above the success stop
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunState":
+    def from_dict(cls, data: dict) -> RunState:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -90,8 +106,12 @@ def _num(value) -> float | None:
     return None if math.isnan(value) else value
 
 
-VALIDATION_KEYS = {"val_success_rate": "success_rate", "val_return": "mean_return", "val_steps": "mean_steps",
-                   "val_position_error_px": "mean_position_error_px"}
+VALIDATION_KEYS = {
+    "val_success_rate": "success_rate",
+    "val_return": "mean_return",
+    "val_steps": "mean_steps",
+    "val_position_error_px": "mean_position_error_px",
+}
 
 
 def summarize(result: dict) -> dict[str, Any]:
@@ -116,8 +136,11 @@ def summarize(result: dict) -> dict[str, Any]:
 def check_stop(summary: dict, stops: dict, minutes: float, validation_streak: int = 0) -> str | None:
     """Why to stop now, or None. With validation, the success stop needs `success_consecutive`
     validations in a row at or above it (`validation_streak`); else one greedy evaluation."""
-    if stops.get("return") is not None and summary["eval_return"] is not None \
-            and summary["eval_return"] >= stops["return"]:
+    if (
+        stops.get("return") is not None
+        and summary["eval_return"] is not None
+        and summary["eval_return"] >= stops["return"]
+    ):
         return "stop_return"
     if stops.get("success") is not None:
         if summary.get("val_success_rate") is not None:
@@ -188,10 +211,18 @@ class Training:
         from agents.config import build_config
 
         o = self.options
-        self.config = build_config(o.env, self.preset, num_env_runners=o.num_env_runners,
-                                   num_eval_runners=o.num_eval_runners, cpus_per_runner=o.cpus_per_runner,
-                                   seed=o.seed, env_config=o.env_config, num_learners=o.num_learners,
-                                   num_gpus_per_learner=o.num_gpus_per_learner, envs_per_runner=o.envs_per_runner)
+        self.config = build_config(
+            o.env,
+            self.preset,
+            num_env_runners=o.num_env_runners,
+            num_eval_runners=o.num_eval_runners,
+            cpus_per_runner=o.cpus_per_runner,
+            seed=o.seed,
+            env_config=o.env_config,
+            num_learners=o.num_learners,
+            num_gpus_per_learner=o.num_gpus_per_learner,
+            envs_per_runner=o.envs_per_runner,
+        )
         self.algo = self.config.build_algo()
         if self.restore_from is not None:
             self.algo.restore_from_path(str(self.restore_from))
@@ -206,8 +237,11 @@ class Training:
             return None
         env_config = validation_env_config(self.preset, self.options.env_config)
         self.validation_interval = float(section.get("interval_seconds", 30.0))
-        return Validator(lambda: make_env(self.options.env, env_config), episodes=int(section.get("episodes", 100)),
-                         seed=int(section.get("seed", 20_000)))
+        return Validator(
+            lambda: make_env(self.options.env, env_config),
+            episodes=int(section.get("episodes", 100)),
+            seed=int(section.get("seed", 20_000)),
+        )
 
     # ---- loop ------------------------------------------------------------------------------
     def loop(self) -> None:
@@ -232,18 +266,25 @@ class Training:
                 s.env_runner_restarts = restarts_before + self._restarts()
                 if summary["eval_return"] is not None:
                     s.last_eval_return = summary["eval_return"]
-                    s.best_eval_return = s.last_eval_return if s.best_eval_return is None \
+                    s.best_eval_return = (
+                        s.last_eval_return
+                        if s.best_eval_return is None
                         else max(s.best_eval_return, s.last_eval_return)
-                if self.validator is not None and time.time() - last_validation >= self.validation_interval \
-                        and summary["learner_loss"] is not None:
+                    )
+                if (
+                    self.validator is not None
+                    and time.time() - last_validation >= self.validation_interval
+                    and summary["learner_loss"] is not None
+                ):
                     summary.update(self.validate())
                     last_validation = time.time()
                     s.wall_seconds = wall_offset + time.time() - t0
                 self._log(summary, steps_offset, wall_offset)
                 self.stopped_because = check_stop(summary, self.stops, s.wall_seconds / 60.0, s.validation_streak)
                 if o.checkpoint_every and s.iteration % o.checkpoint_every == 0 and not self.stopped_because:
-                    self.run.save_checkpoint(s.iteration, self.algo.save_to_path, dataclasses.asdict(s),
-                                             o.keep_checkpoints)
+                    self.run.save_checkpoint(
+                        s.iteration, self.algo.save_to_path, dataclasses.asdict(s), o.keep_checkpoints
+                    )
         except KeyboardInterrupt:
             self.stopped_because = "interrupted"
         self.bar.close()
@@ -257,11 +298,14 @@ class Training:
         s = self.state
         s.last_validation = metrics
         target = self.stops.get("success")
-        s.validation_streak = s.validation_streak + 1 if target is not None and metrics["success_rate"] >= target \
-            else 0
+        s.validation_streak = s.validation_streak + 1 if target is not None and metrics["success_rate"] >= target else 0
         if is_better(metrics, s.best_validation):
-            s.best_validation = {**metrics, "iteration": s.iteration, "env_steps": s.env_steps,
-                                 "wall_seconds": round(s.wall_seconds, 2)}
+            s.best_validation = {
+                **metrics,
+                "iteration": s.iteration,
+                "env_steps": s.env_steps,
+                "wall_seconds": round(s.wall_seconds, 2),
+            }
             self.run.save_best(self.algo.save_to_path, {**dataclasses.asdict(s), "validation": s.best_validation})
         return {key: metrics.get(name) for key, name in VALIDATION_KEYS.items()}
 
@@ -271,8 +315,12 @@ class Training:
 
     def _log(self, summary: dict, steps_offset: int, wall_offset: float) -> None:
         s = self.state
-        row = {"iteration": s.iteration, "wall_seconds": round(s.wall_seconds, 2), **summary,
-               "env_runner_restarts": s.env_runner_restarts}
+        row = {
+            "iteration": s.iteration,
+            "wall_seconds": round(s.wall_seconds, 2),
+            **summary,
+            "env_runner_restarts": s.env_runner_restarts,
+        }
         self.run.append_progress({k: ("" if v is None else v) for k, v in row.items()})
         for key, value in row.items():
             if value is not None and key != "iteration":
@@ -294,15 +342,16 @@ class Training:
         final: dict[str, Any] = {}
         if self.validator is not None:
             self.validate()  # the last weights compete for best/ too
-            final = {"fusion/success_rate": s.last_validation["success_rate"],
-                     "episode_return_mean": s.last_validation["mean_return"]}
+            final = {
+                "fusion/success_rate": s.last_validation["success_rate"],
+                "episode_return_mean": s.last_validation["mean_return"],
+            }
         else:
             final = _final_evaluation(self.algo)
         final_return = final.get("episode_return_mean", s.last_eval_return)
         if final_return is not None and self.validator is None:
             s.best_eval_return = final_return if s.best_eval_return is None else max(s.best_eval_return, final_return)
-        last = self.run.save_checkpoint(s.iteration, self.algo.save_to_path, dataclasses.asdict(s),
-                                        o.keep_checkpoints)
+        last = self.run.save_checkpoint(s.iteration, self.algo.save_to_path, dataclasses.asdict(s), o.keep_checkpoints)
         self.writer.close()
         self._plot()
         best = self.run.best_checkpoint()
@@ -351,8 +400,12 @@ def train(options: TrainOptions, *, resume: bool = False) -> dict[str, Any]:
     training = Training(options, resume)
     training.prepare_run_dir()
     cpus_needed = (options.num_env_runners + options.num_eval_runners) * options.cpus_per_runner
-    cluster = ray_session.connect(options.address, cpus_needed=cpus_needed, num_cpus=options.num_cpus,
-                                  gpus_needed=options.num_gpus_per_learner * max(options.num_learners, 1))
+    cluster = ray_session.connect(
+        options.address,
+        cpus_needed=cpus_needed,
+        num_cpus=options.num_cpus,
+        gpus_needed=options.num_gpus_per_learner * max(options.num_learners, 1),
+    )
     try:
         training.build()
         training.loop()
@@ -367,9 +420,14 @@ def _progress_bar(stops: dict, state: RunState, options: TrainOptions) -> tqdm:
     """Counts the wall budget when there is one (what the run will really stop on), else env steps."""
     common = {"disable": not options.progress, "desc": options.env, "dynamic_ncols": True}
     if stops.get("minutes") is not None:
-        return tqdm(total=round(stops["minutes"] * 60), initial=round(state.wall_seconds), unit="s",
-                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of budget "
-                               "[{remaining} left at most{postfix}]", **common)
+        return tqdm(
+            total=round(stops["minutes"] * 60),
+            initial=round(state.wall_seconds),
+            unit="s",
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of budget "
+            "[{remaining} left at most{postfix}]",
+            **common,
+        )
     return tqdm(total=stops.get("timesteps"), initial=state.env_steps, unit="step", **common)
 
 

@@ -8,9 +8,11 @@ compared on equal terms, and 100 episodes tell 0.85 from 0.95. The envs are step
 and the Q-network sees them as one batch, so a validation costs ~1-2 s on one core.
 Held-out faces are never used here.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +22,7 @@ def play_greedy(act: Callable[[np.ndarray], np.ndarray], envs: list, seeds: list
     `len(envs)` episodes at a time; returns, per seed, the final info plus `steps` and `return`."""
     out: list[dict] = []
     for start in range(0, len(seeds), len(envs)):
-        chunk = seeds[start:start + len(envs)]
+        chunk = seeds[start : start + len(envs)]
         live = list(range(len(chunk)))
         obs = [envs[i].reset(seed=int(s))[0] for i, s in enumerate(chunk)]
         results: list[dict | None] = [None] * len(chunk)
@@ -43,10 +45,17 @@ def play_greedy(act: Callable[[np.ndarray], np.ndarray], envs: list, seeds: list
 
 def summarize_episodes(finals: list[dict]) -> dict[str, float]:
     """Mean of the per-episode numbers the reports use (success only where the env reports it)."""
-    summary = {"episodes": len(finals), "mean_return": float(np.mean([f["return"] for f in finals])),
-               "mean_steps": float(np.mean([f["steps"] for f in finals]))}
-    for key, name in (("success", "success_rate"), ("position_error_px", "mean_position_error_px"),
-                      ("scale_error", "mean_scale_error"), ("iou", "mean_iou")):
+    summary = {
+        "episodes": len(finals),
+        "mean_return": float(np.mean([f["return"] for f in finals])),
+        "mean_steps": float(np.mean([f["steps"] for f in finals])),
+    }
+    for key, name in (
+        ("success", "success_rate"),
+        ("position_error_px", "mean_position_error_px"),
+        ("scale_error", "mean_scale_error"),
+        ("iou", "mean_iou"),
+    ):
         if all(key in f for f in finals):
             summary[name] = float(np.mean([f[key] for f in finals]))
     return summary
@@ -108,8 +117,9 @@ def learner_module(algo, observation_space, action_space):
 
     module = getattr(algo, "_validation_module", None)
     if module is None:
-        spec = algo.config.get_rl_module_spec(spaces={DEFAULT_MODULE_ID: (observation_space, action_space)},
-                                              inference_only=True)
+        spec = algo.config.get_rl_module_spec(
+            spaces={DEFAULT_MODULE_ID: (observation_space, action_space)}, inference_only=True
+        )
         module = algo._validation_module = spec.build()
     module.set_state(algo.learner_group.get_weights([DEFAULT_MODULE_ID])[DEFAULT_MODULE_ID])
     return module

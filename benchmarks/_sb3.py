@@ -11,6 +11,7 @@ registered env's defaults (no curriculum, no augmentation). Epsilon decays linea
 *wall time* to 0.05 at a third of the budget (SB3 schedules by total_timesteps, which a wall
 budget does not fix).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,7 @@ SB3_SETTINGS = {
     "replay_buffer_kwargs": {"handle_timeout_termination": False},  # required by the above
 }
 EXPLORATION_BUDGET_FRACTION = 1 / 3
-MODELS = "models"        # every validated model: q_net state_dict + row in validations.jsonl
+MODELS = "models"  # every validated model: q_net state_dict + row in validations.jsonl
 BEST = "best.pt"
 LOG = "validations.jsonl"
 DONE = "result.json"
@@ -67,9 +68,12 @@ def build_model(env_id: str, env_kwargs: dict, seed: int, settings: dict | None 
 
 def inference_policy(env_id: str, env_kwargs: dict) -> SB3Policy:
     """An SB3Policy for scoring saved weights (`load_weights`), with no replay buffer to speak of."""
-    model = build_model(env_id, env_kwargs, seed=0, settings={"buffer_size": 1, "learning_starts": 0,
-                                                              "optimize_memory_usage": False,
-                                                              "replay_buffer_kwargs": {}})
+    model = build_model(
+        env_id,
+        env_kwargs,
+        seed=0,
+        settings={"buffer_size": 1, "learning_starts": 0, "optimize_memory_usage": False, "replay_buffer_kwargs": {}},
+    )
     model.policy.set_training_mode(False)
     return SB3Policy(model)
 
@@ -135,8 +139,9 @@ def train(args) -> dict:
     (out / MODELS).mkdir(parents=True, exist_ok=True)
     env_kwargs = {"split": "train", **json.loads(args.env_kwargs)}
     settings = json.loads(args.settings)
-    validator, interval, val_kwargs = validation_setup(args.env, {k: v for k, v in env_kwargs.items()
-                                                                  if k != "split"}, args.config)
+    validator, interval, val_kwargs = validation_setup(
+        args.env, {k: v for k, v in env_kwargs.items() if k != "split"}, args.config
+    )
     model = build_model(args.env, env_kwargs, args.seed, settings)
     budget = args.minutes * 60.0
     eps0 = model.exploration_initial_eps
@@ -148,8 +153,9 @@ def train(args) -> dict:
         return time.time() - clock["t0"]
 
     # epsilon by wall time: SB3's DQN sets exploration_rate = exploration_schedule(progress) each step
-    model.exploration_schedule = lambda _progress: eps1 + (eps0 - eps1) * max(
-        0.0, 1.0 - wall() / (EXPLORATION_BUDGET_FRACTION * budget))
+    model.exploration_schedule = lambda _progress: (
+        eps1 + (eps0 - eps1) * max(0.0, 1.0 - wall() / (EXPLORATION_BUDGET_FRACTION * budget))
+    )
 
     class Validate(BaseCallback):
         def __init__(self):
@@ -167,12 +173,20 @@ def train(args) -> dict:
             self.count += 1
             name = f"step_{self.num_timesteps:08d}.pt"
             torch.save(model.q_net.state_dict(), out / MODELS / name)
-            row = {"model": f"{MODELS}/{name}", "env_steps": int(self.num_timesteps),
-                   "wall_seconds": round(wall(), 2), "epsilon": round(float(model.exploration_rate), 4),
-                   "validation": metrics}
+            row = {
+                "model": f"{MODELS}/{name}",
+                "env_steps": int(self.num_timesteps),
+                "wall_seconds": round(wall(), 2),
+                "epsilon": round(float(model.exploration_rate), 4),
+                "validation": metrics,
+            }
             if is_better(metrics, self.best):
-                self.best = {**metrics, "env_steps": row["env_steps"], "wall_seconds": row["wall_seconds"],
-                             "model": row["model"]}
+                self.best = {
+                    **metrics,
+                    "env_steps": row["env_steps"],
+                    "wall_seconds": row["wall_seconds"],
+                    "model": row["model"],
+                }
                 torch.save(model.q_net.state_dict(), out / (BEST + ".tmp"))
                 os.replace(out / (BEST + ".tmp"), out / BEST)
             with (out / LOG).open("a") as fh:
@@ -191,13 +205,23 @@ def train(args) -> dict:
 
     callback = Validate()
     model.learn(total_timesteps=10**12, callback=callback)
-    result = {"trainer": "sb3", "env": args.env, "seed": args.seed, "env_steps": int(model.num_timesteps),
-              "wall_seconds": round(wall(), 2), "budget_minutes": args.minutes, "stopped_because": "stop_minutes",
-              "validations": callback.count,
-              "best": callback.best, "best_checkpoint": BEST, "env_kwargs": env_kwargs,
-              "validation_env_kwargs": val_kwargs, "settings": {**SB3_SETTINGS, **settings},
-              "epsilon": f"linear in wall time, {eps0} -> {eps1} at {EXPLORATION_BUDGET_FRACTION:.2f} of the budget",
-              "torch_threads": args.threads}
+    result = {
+        "trainer": "sb3",
+        "env": args.env,
+        "seed": args.seed,
+        "env_steps": int(model.num_timesteps),
+        "wall_seconds": round(wall(), 2),
+        "budget_minutes": args.minutes,
+        "stopped_because": "stop_minutes",
+        "validations": callback.count,
+        "best": callback.best,
+        "best_checkpoint": BEST,
+        "env_kwargs": env_kwargs,
+        "validation_env_kwargs": val_kwargs,
+        "settings": {**SB3_SETTINGS, **settings},
+        "epsilon": f"linear in wall time, {eps0} -> {eps1} at {EXPLORATION_BUDGET_FRACTION:.2f} of the budget",
+        "torch_threads": args.threads,
+    }
     atomic_write_json(out / DONE, result)
     validator.close()
     return result
@@ -212,9 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=None, help="JSON merged over the preset (its validation section is used)")
     p.add_argument("--env-kwargs", default="{}", help="JSON env kwargs (default: the registered env's defaults)")
     p.add_argument("--settings", default="{}", help="JSON overrides of SB3_SETTINGS")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (1, as our trainer's learner: on 2 busy cores 2 threads made a "
-                        "batch-64 NatureCNN update 25x slower, 933 vs 38 ms)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1, as our trainer's learner: on 2 busy cores 2 threads made a "
+        "batch-64 NatureCNN update 25x slower, 933 vs 38 ms)",
+    )
     args = p.parse_args(argv)
     if args.minutes <= 0:
         p.error(f"--minutes must be > 0, got {args.minutes}")

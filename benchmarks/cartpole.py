@@ -6,6 +6,7 @@ protocol (5 greedy episodes every 1000 env steps).
     pip install -e ".[bench]"
     python benchmarks/cartpole.py --seeds 0 1 2 --runners 0 1 2 --out benchmarks/results/cartpole.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,24 +24,57 @@ TARGET = 475.0
 MAX_STEPS = 100_000
 
 # rl-baselines3-zoo hyperparams/dqn.yml, CartPole-v1
-SB3_ZOO = dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
-               target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
-               exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]))
+SB3_ZOO = dict(
+    learning_rate=2.3e-3,
+    batch_size=64,
+    buffer_size=100_000,
+    learning_starts=1000,
+    gamma=0.99,
+    target_update_interval=10,
+    train_freq=256,
+    gradient_steps=128,
+    exploration_fraction=0.16,
+    exploration_final_eps=0.04,
+    policy_kwargs=dict(net_arch=[256, 256]),
+)
 SB3_ZOO_TIMESTEPS = 50_000
 
 
 def run_ours(seed: int, runners: int, max_steps: int, max_minutes: float) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-cartpole-")) / "run"
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    cmd = [sys.executable, "train.py", "--env", "CartPole-v1", "--stop-return", str(TARGET), "--stop-timesteps",
-           str(max_steps), "--stop-minutes", str(max_minutes), "--num-env-runners", str(runners), "--seed", str(seed), "--run-dir", str(run_dir),
-           "--checkpoint-every", "0", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        "--env",
+        "CartPole-v1",
+        "--stop-return",
+        str(TARGET),
+        "--stop-timesteps",
+        str(max_steps),
+        "--stop-minutes",
+        str(max_minutes),
+        "--num-env-runners",
+        str(runners),
+        "--seed",
+        str(seed),
+        "--run-dir",
+        str(run_dir),
+        "--checkpoint-every",
+        "0",
+        "--no-progress",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     result = json.loads((run_dir / "result.json").read_text())
-    return {"impl": f"ours ({runners} runners)", "seed": seed, "reached": result["stopped_because"] == "stop_return",
-            "env_steps": result["env_steps"], "wall_seconds": result["wall_seconds"]}
+    return {
+        "impl": f"ours ({runners} runners)",
+        "seed": seed,
+        "reached": result["stopped_because"] == "stop_return",
+        "env_steps": result["env_steps"],
+        "wall_seconds": result["wall_seconds"],
+    }
 
 
 def run_sb3(seed: int, max_steps: int) -> dict:
@@ -80,8 +114,13 @@ def run_sb3(seed: int, max_steps: int) -> dict:
     model = DQN("MlpPolicy", gym.make("CartPole-v1"), seed=seed, verbose=0, **SB3_ZOO)
     callback = EvalStop()
     model.learn(total_timesteps=max_steps, callback=callback)
-    return {"impl": "sb3 (zoo)", "seed": seed, "reached": callback.reached_at is not None,
-            "env_steps": callback.reached_at or model.num_timesteps, "wall_seconds": round(time.time() - t0, 2)}
+    return {
+        "impl": "sb3 (zoo)",
+        "seed": seed,
+        "reached": callback.reached_at is not None,
+        "env_steps": callback.reached_at or model.num_timesteps,
+        "wall_seconds": round(time.time() - t0, 2),
+    }
 
 
 def partial(out: str, rows: list) -> None:
@@ -116,19 +155,24 @@ def write_summary(out: str, rows: list) -> None:
     summary = {}
     for impl in dict.fromkeys(r["impl"] for r in rows):
         rs = [r for r in rows if r["impl"] == impl]
-        summary[impl] = {"reached": sum(r["reached"] for r in rs), "runs": len(rs),
-                         "median_env_steps": statistics.median(r["env_steps"] for r in rs),
-                         "median_wall_seconds": statistics.median(r["wall_seconds"] for r in rs)}
+        summary[impl] = {
+            "reached": sum(r["reached"] for r in rs),
+            "runs": len(rs),
+            "median_env_steps": statistics.median(r["env_steps"] for r in rs),
+            "median_wall_seconds": statistics.median(r["wall_seconds"] for r in rs),
+        }
     sb3 = summary["sb3 (zoo)"]["median_wall_seconds"]
-    for impl, s in summary.items():
+    for s in summary.values():
         s["wall_ratio_vs_sb3"] = round(s["median_wall_seconds"] / sb3, 2)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps({"rows": rows, "summary": summary, "complete": True}, indent=2))
     print("| implementation | reached 475 | median env steps | median wall s | wall ratio vs SB3 |")
     print("|---|---|---|---|---|")
-    for impl, s in summary.items():
-        print(f"| {impl} | {s['reached']}/{s['runs']} | {s['median_env_steps']:.0f} | "
-              f"{s['median_wall_seconds']:.1f} | {s['wall_ratio_vs_sb3']:.2f} |")
+    for s in summary.values():
+        print(
+            f"| {impl} | {s['reached']}/{s['runs']} | {s['median_env_steps']:.0f} | "
+            f"{s['median_wall_seconds']:.1f} | {s['wall_ratio_vs_sb3']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

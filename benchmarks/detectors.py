@@ -15,6 +15,7 @@
    a policy that never backtracks);
 4. detectors.report on the held-out faces: AUC real vs random / oracle / generated.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,13 @@ def env_stepper(faces, realism_fn, cache: bool = True):
 
     import envs  # noqa: F401
 
-    env = gym.make("FaceFusion-v0", faces=faces, realism_fn=realism_fn,
-                   realism_weight=1.0 if realism_fn is not None else 0.0, realism_cache=cache)
+    env = gym.make(
+        "FaceFusion-v0",
+        faces=faces,
+        realism_fn=realism_fn,
+        realism_weight=1.0 if realism_fn is not None else 0.0,
+        realism_cache=cache,
+    )
     env.reset(seed=0)
     actions = iter(np.random.default_rng(0).integers(0, 6, size=10**7))  # moves only
 
@@ -97,8 +103,12 @@ def main() -> int:
     ap.add_argument("--faces", default="default")
     ap.add_argument("--epochs", type=int, default=Settings.epochs)
     ap.add_argument("--image-size", type=int, default=Settings.image_size, help="crop side to train at")
-    ap.add_argument("--threads", type=int, default=Settings.threads or 1,
-                    help="torch threads for training (default 1, as the training CLI)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=Settings.threads or 1,
+        help="torch threads for training (default 1, as the training CLI)",
+    )
     ap.add_argument("--out", default=None, help="training output dir (default: a temp dir)")
     ap.add_argument("--checkpoint", default=None, help="skip training, benchmark this critic")
     ap.add_argument("--steps", type=int, default=3000, help="env steps per timing")
@@ -115,13 +125,25 @@ def main() -> int:
     if ckpt is None:
         tmp = tempfile.TemporaryDirectory()
         ckpt = args.out or tmp.name
-        config = train(Settings(faces=args.faces, out=ckpt, epochs=args.epochs, image_size=args.image_size,
-                                threads=args.threads, progress=False))
+        config = train(
+            Settings(
+                faces=args.faces,
+                out=ckpt,
+                epochs=args.epochs,
+                image_size=args.image_size,
+                threads=args.threads,
+                progress=False,
+            )
+        )
         s = config["settings"]
-        results["train"] = {"epochs": config["epoch"], "batches_per_epoch": s["iters_per_epoch"],
-                            "batch_size": s["batch_size"], "train_faces": config["train_faces"],
-                            "seconds": config["elapsed_s"],
-                            "seconds_per_epoch": round(config["elapsed_s"] / config["epoch"], 2)}
+        results["train"] = {
+            "epochs": config["epoch"],
+            "batches_per_epoch": s["iters_per_epoch"],
+            "batch_size": s["batch_size"],
+            "train_faces": config["train_faces"],
+            "seconds": config["elapsed_s"],
+            "seconds_per_epoch": round(config["elapsed_s"] / config["epoch"], 2),
+        }
         print(f"training: {results['train']}", flush=True)
 
     torch.set_num_threads(1)  # as in a Ray env runner
@@ -129,27 +151,50 @@ def main() -> int:
     crops = data.CropSampler(faces.split("heldout"), np.random.default_rng(0), size=critic.image_size).composites(64)
     single = best_of(lambda: critic(crops[:1]), 300)
     batched = best_of(lambda: critic(crops), 20) / len(crops)
-    results["scoring"] = {"ndf": critic.ndf, "image_size": critic.image_size, "single_crop_us": round(single * 1e6, 1),
-                          "batch64_per_crop_us": round(batched * 1e6, 1)}
+    results["scoring"] = {
+        "ndf": critic.ndf,
+        "image_size": critic.image_size,
+        "single_crop_us": round(single * 1e6, 1),
+        "batch64_per_crop_us": round(batched * 1e6, 1),
+    }
     print(f"scoring: {results['scoring']}", flush=True)
 
-    t = interleaved_seconds({"plain": env_stepper(faces, None),
-                             "constant": env_stepper(faces, ConstantCritic(critic.image_size), cache=False),
-                             "scored": env_stepper(faces, critic),
-                             "uncached": env_stepper(faces, critic, cache=False)}, args.steps // 5)
+    t = interleaved_seconds(
+        {
+            "plain": env_stepper(faces, None),
+            "constant": env_stepper(faces, ConstantCritic(critic.image_size), cache=False),
+            "scored": env_stepper(faces, critic),
+            "uncached": env_stepper(faces, critic, cache=False),
+        },
+        args.steps // 5,
+    )
     plain, constant, scored, uncached = t["plain"], t["constant"], t["scored"], t["uncached"]
-    results["env"] = {"obs_size": 84, "crop": critic.image_size, "steps_per_s_plain": round(1 / plain, 1),
-                      "steps_per_s_constant_hook": round(1 / constant, 1),
-                      "steps_per_s_realism": round(1 / scored, 1),
-                      "steps_per_s_realism_no_memo": round(1 / uncached, 1),
-                      "slowdown_realism": round(scored / plain, 2),
-                      "slowdown_realism_no_memo": round(uncached / plain, 2),
-                      "slowdown_constant_hook": round(constant / plain, 2)}
+    results["env"] = {
+        "obs_size": 84,
+        "crop": critic.image_size,
+        "steps_per_s_plain": round(1 / plain, 1),
+        "steps_per_s_constant_hook": round(1 / constant, 1),
+        "steps_per_s_realism": round(1 / scored, 1),
+        "steps_per_s_realism_no_memo": round(1 / uncached, 1),
+        "slowdown_realism": round(scored / plain, 2),
+        "slowdown_realism_no_memo": round(uncached / plain, 2),
+        "slowdown_constant_hook": round(constant / plain, 2),
+    }
     print(f"env: {results['env']}", flush=True)
 
     report, _ = evaluate(ckpt, faces, "heldout", args.n)
-    results["report"] = {k: report[k] for k in ("auc_random", "auc_random_swap", "auc_oracle", "auc_generated",
-                                                "counts", "mean_score", "mean_score_by_offset")}
+    results["report"] = {
+        k: report[k]
+        for k in (
+            "auc_random",
+            "auc_random_swap",
+            "auc_oracle",
+            "auc_generated",
+            "counts",
+            "mean_score",
+            "mean_score_by_offset",
+        )
+    }
     print(f"report: {json.dumps(results['report'])}", flush=True)
     if args.json:
         from detectors.files import write_json

@@ -4,6 +4,7 @@ on a noisy machine.
 
     python benchmarks/env_step.py [--obs-size 84] [--steps 20000] [--rounds 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,18 +64,23 @@ def main() -> None:
         cpu_steps.append(time_per_call(env_step, args.steps, time.process_time))
     step_s, bare_s = statistics.median(steps), statistics.median(bares)
     ratios = [s / b for s, b in zip(steps, bares)]
-    print(json.dumps({
-        "obs_size": args.obs_size,
-        "env_steps_per_s": round(1 / step_s),
-        "bare_warp_composite_per_s": round(1 / bare_s),
-        "env_step_us": round(step_s * 1e6, 1),
-        "bare_us": round(bare_s * 1e6, 1),
-        "ratio_median": round(statistics.median(ratios), 2),
-        "ratios": [round(r, 2) for r in ratios],
-        "cpu_env_steps_per_s": round(1 / statistics.median(cpu_steps)),
-        "cpu_bare_per_s": round(1 / statistics.median(cpu_bares)),
-        "cpu_ratio_median": round(statistics.median(cpu_steps) / statistics.median(cpu_bares), 2),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "obs_size": args.obs_size,
+                "env_steps_per_s": round(1 / step_s),
+                "bare_warp_composite_per_s": round(1 / bare_s),
+                "env_step_us": round(step_s * 1e6, 1),
+                "bare_us": round(bare_s * 1e6, 1),
+                "ratio_median": round(statistics.median(ratios), 2),
+                "ratios": [round(r, 2) for r in ratios],
+                "cpu_env_steps_per_s": round(1 / statistics.median(cpu_steps)),
+                "cpu_bare_per_s": round(1 / statistics.median(cpu_bares)),
+                "cpu_ratio_median": round(statistics.median(cpu_steps) / statistics.median(cpu_bares), 2),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

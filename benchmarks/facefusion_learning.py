@@ -6,6 +6,7 @@ final report (RUN_DIR/eval/metrics.json, written by train.py).
     python train.py --seed 1 --run-dir runs/ff-seed1
     python benchmarks/facefusion_learning.py runs/ff-seed0 runs/ff-seed1 --out benchmarks/results/facefusion_learning.png
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,15 +31,19 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/facefusion_learning.png")
     args = p.parse_args()
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))
-    table = ["| run | seed | env steps | wall min | stopped because | held-out success | mean steps (policy / oracle) "
-             "| held-out pos. error px | random success |", "|---|---|---|---|---|---|---|---|---|"]
+    table = [
+        "| run | seed | env steps | wall min | stopped because | held-out success | mean steps (policy / oracle) "
+        "| held-out pos. error px | random success |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for run in map(Path, args.runs):
         with (run / "progress.csv").open() as fh:
             rows = list(csv.DictReader(fh))
         result = json.loads((run / "result.json").read_text())
         label = f"{run.name} (seed {result['seed']})"
-        for col, (x_key, scale, xlabel) in enumerate((("env_steps", 1.0, "env steps"),
-                                                       ("wall_seconds", 1 / 60, "wall minutes"))):
+        for col, (x_key, scale, xlabel) in enumerate(
+            (("env_steps", 1.0, "env steps"), ("wall_seconds", 1 / 60, "wall minutes"))
+        ):
             axes[0, col].plot(*_series(rows, x_key, "eval_success_rate", scale), label=label)
             axes[1, col].plot(*_series(rows, x_key, "eval_position_error_px", scale), label=label)
             axes[1, col].set_xlabel(xlabel)
@@ -46,10 +51,12 @@ def main() -> None:
         if metrics_file.exists():
             m = json.loads(metrics_file.read_text())
             pol, ora = m["policy"], m["oracle"]
-            table.append(f"| {run.name} | {result['seed']} | {result['env_steps']} | {result['wall_seconds'] / 60:.1f} | "
-                         f"{result['stopped_because']} | {pol['success_rate']:.1%} | {pol['mean_steps']:.1f} / "
-                         f"{ora['mean_steps']:.1f} = {pol['mean_steps'] / ora['mean_steps']:.2f}x | "
-                         f"{pol['mean_position_error_px']:.2f} | {m['random']['success_rate']:.1%} |")
+            table.append(
+                f"| {run.name} | {result['seed']} | {result['env_steps']} | {result['wall_seconds'] / 60:.1f} | "
+                f"{result['stopped_because']} | {pol['success_rate']:.1%} | {pol['mean_steps']:.1f} / "
+                f"{ora['mean_steps']:.1f} = {pol['mean_steps'] / ora['mean_steps']:.2f}x | "
+                f"{pol['mean_position_error_px']:.2f} | {m['random']['success_rate']:.1%} |"
+            )
     axes[0, 0].set_ylabel("greedy eval success rate (train faces)")
     axes[1, 0].set_ylabel("final position error (obs px)")
     for ax in axes.flat:

@@ -30,6 +30,7 @@ that model on benchmarks/real_photos (`--real-photos`, split "all"; evaluation o
 Completed runs (result.json present) are not retrained and held-out scores are cached per
 run (heldout.json), so an interrupted benchmark picks up where it stopped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,18 +49,22 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SB3_SCRIPT = Path(__file__).resolve().parent / "_sb3.py"
-HELDOUT_SEED = 10_000     # agents.evaluate's default first seed
+HELDOUT_SEED = 10_000  # agents.evaluate's default first seed
 TARGET_SUCCESS = 0.9
 SWAP_TARGET = 0.85
 RATIO_TARGET = 1.5
-DRY_RUN = {"minutes": 0.5, "seeds": [0], "episodes": 10,
-           "config": {"validation": {"episodes": 10, "interval_seconds": 10.0}},
-           "sb3_settings": {"learning_starts": 200, "target_update_interval": 250, "buffer_size": 5000}}
+DRY_RUN = {
+    "minutes": 0.5,
+    "seeds": [0],
+    "episodes": 10,
+    "config": {"validation": {"episodes": 10, "interval_seconds": 10.0}},
+    "sb3_settings": {"learning_starts": 200, "target_update_interval": 250, "buffer_size": 5000},
+}
 
 
 @dataclass
 class Job:
-    trainer: str   # "ours" | "sb3"
+    trainer: str  # "ours" | "sb3"
     env: str
     seed: int
     dir: Path
@@ -75,12 +80,15 @@ def plan(args) -> list[Job]:
         jobs.append(Job("ours", "FaceFusion-v0", seed, args.out / f"ours-FaceFusion-v0-seed{seed}"))
         jobs.append(Job("sb3", "FaceFusion-v0", seed, args.out / f"sb3-FaceFusion-v0-seed{seed}"))
     if not args.no_swap:
-        jobs += [Job("ours", "FaceFusionSwap-v0", seed, args.out / f"ours-FaceFusionSwap-v0-seed{seed}")
-                 for seed in args.seeds]
+        jobs += [
+            Job("ours", "FaceFusionSwap-v0", seed, args.out / f"ours-FaceFusionSwap-v0-seed{seed}")
+            for seed in args.seeds
+        ]
     return jobs
 
 
 # ---- training ------------------------------------------------------------------------------
+
 
 class SnapshotWatcher(threading.Thread):
     """Copies each complete checkpoint of a running train.py (checkpoints/iter_* and best/)
@@ -122,7 +130,9 @@ class SnapshotWatcher(threading.Thread):
 
 
 def _train_help() -> str:
-    return subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, check=False).stdout
+    return subprocess.run(
+        [sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout
 
 
 def train_job(job: Job, args, config: Path | None, threads: int, train_help: str) -> None:
@@ -134,16 +144,42 @@ def train_job(job: Job, args, config: Path | None, threads: int, train_help: str
     job.dir.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "OMP_NUM_THREADS": str(threads)}
     if job.trainer == "ours":
-        cmd = [sys.executable, "train.py", "--env", job.env, "--seed", str(job.seed), "--run-dir", str(job.dir),
-               "--stop-minutes", str(args.minutes), "--no-progress", "--eval-episodes", "0"]
+        cmd = [
+            sys.executable,
+            "train.py",
+            "--env",
+            job.env,
+            "--seed",
+            str(job.seed),
+            "--run-dir",
+            str(job.dir),
+            "--stop-minutes",
+            str(args.minutes),
+            "--no-progress",
+            "--eval-episodes",
+            "0",
+        ]
         if "--keep-checkpoints" in train_help:
             cmd += ["--keep-checkpoints", "100000"]
         if args.checkpoint_every is not None:
             cmd += ["--checkpoint-every", str(args.checkpoint_every)]
     else:
-        cmd = [sys.executable, str(SB3_SCRIPT), "--env", job.env, "--seed", str(job.seed), "--out", str(job.dir),
-               "--minutes", str(args.minutes), "--threads", str(threads),
-               "--settings", json.dumps(DRY_RUN["sb3_settings"] if args.dry_run else {})]
+        cmd = [
+            sys.executable,
+            str(SB3_SCRIPT),
+            "--env",
+            job.env,
+            "--seed",
+            str(job.seed),
+            "--out",
+            str(job.dir),
+            "--minutes",
+            str(args.minutes),
+            "--threads",
+            str(threads),
+            "--settings",
+            json.dumps(DRY_RUN["sb3_settings"] if args.dry_run else {}),
+        ]
     if config is not None:
         cmd += ["--config", str(config)]
     log = job.dir.with_name(job.dir.name + ".log")
@@ -166,6 +202,7 @@ def train_job(job: Job, args, config: Path | None, threads: int, train_help: str
 
 # ---- held-out scoring ----------------------------------------------------------------------
 
+
 def saved_models(job: Job) -> tuple[list[dict], dict, dict]:
     """(models in wall order, the run's result.json, env kwargs to score with). Each model:
     key, path, wall_seconds, env_steps, validation success (when validated), is_best."""
@@ -178,31 +215,61 @@ def saved_models(job: Job) -> tuple[list[dict], dict, dict]:
         for snap in sorted((job.dir / "snapshots").glob("*_*")):
             state = read_state(snap)
             val = state.get("validation") if snap.name.startswith("best_") else state.get("last_validation")
-            wall = (val or {}).get("wall_seconds", state["wall_seconds"]) if snap.name.startswith("best_") \
+            wall = (
+                (val or {}).get("wall_seconds", state["wall_seconds"])
+                if snap.name.startswith("best_")
                 else state["wall_seconds"]
-            models.append({"key": snap.name, "path": str(snap), "wall_seconds": float(wall),
-                           "env_steps": int(state["env_steps"]),
-                           "val_success_rate": (val or {}).get("success_rate"), "is_best": False})
+            )
+            models.append(
+                {
+                    "key": snap.name,
+                    "path": str(snap),
+                    "wall_seconds": float(wall),
+                    "env_steps": int(state["env_steps"]),
+                    "val_success_rate": (val or {}).get("success_rate"),
+                    "is_best": False,
+                }
+            )
         from agents.run_dir import RunDir
 
         run = RunDir(job.dir)  # best/ as agents.evaluate picks it (the newest checkpoint if none)
         best_dir, best_state = run.best_checkpoint() or run.latest_checkpoint()
         best_val = best_state.get("validation") or {}
-        models.append({"key": "best", "path": str(best_dir), "is_best": True,
-                       "wall_seconds": float(best_val.get("wall_seconds", best_state.get("wall_seconds", 0.0))),
-                       "env_steps": int(best_state.get("env_steps", 0)),
-                       "val_success_rate": best_val.get("success_rate")})
+        models.append(
+            {
+                "key": "best",
+                "path": str(best_dir),
+                "is_best": True,
+                "wall_seconds": float(best_val.get("wall_seconds", best_state.get("wall_seconds", 0.0))),
+                "env_steps": int(best_state.get("env_steps", 0)),
+                "val_success_rate": best_val.get("success_rate"),
+            }
+        )
         env_kwargs = dict(resolve(job.dir).env_config)
     else:
         for line in (job.dir / "validations.jsonl").read_text().splitlines():
             row = json.loads(line)
-            models.append({"key": Path(row["model"]).stem, "path": str(job.dir / row["model"]),
-                           "wall_seconds": row["wall_seconds"], "env_steps": row["env_steps"],
-                           "val_success_rate": row["validation"]["success_rate"], "is_best": False})
+            models.append(
+                {
+                    "key": Path(row["model"]).stem,
+                    "path": str(job.dir / row["model"]),
+                    "wall_seconds": row["wall_seconds"],
+                    "env_steps": row["env_steps"],
+                    "val_success_rate": row["validation"]["success_rate"],
+                    "is_best": False,
+                }
+            )
         best = result["best"]
-        models.append({"key": "best", "path": str(job.dir / result["best_checkpoint"]), "is_best": True,
-                       "wall_seconds": best["wall_seconds"], "env_steps": best["env_steps"],
-                       "val_success_rate": best["success_rate"]})
+        models.append(
+            {
+                "key": "best",
+                "path": str(job.dir / result["best_checkpoint"]),
+                "is_best": True,
+                "wall_seconds": best["wall_seconds"],
+                "env_steps": best["env_steps"],
+                "val_success_rate": best["success_rate"],
+            }
+        )
         env_kwargs = {k: v for k, v in result["env_kwargs"].items() if k != "split"}
     models.sort(key=lambda m: (m["wall_seconds"], m["is_best"]))
     return models, result, env_kwargs
@@ -219,8 +286,11 @@ def play(env, policy, seeds: list[int]) -> dict:
     from envs.baselines import run_episode
 
     eps = [run_episode(env, policy, seed=s) for s in seeds]
-    return {"success": [bool(e["info"]["success"]) for e in eps], "steps": [int(e["steps"]) for e in eps],
-            "position_error_px": [float(e["info"]["position_error_px"]) for e in eps]}
+    return {
+        "success": [bool(e["info"]["success"]) for e in eps],
+        "steps": [int(e["steps"]) for e in eps],
+        "position_error_px": [float(e["info"]["position_error_px"]) for e in eps],
+    }
 
 
 class Policies:
@@ -271,28 +341,43 @@ def score(job: Job, seeds: list[int], oracles: dict, real_photos: str | None = N
             continue
         t0 = time.time()
         cache["models"][m["key"]] = play(env, policies(m, env), seeds)
-        print(f"[{job.label}] {m['key']}: held-out success {np.mean(cache['models'][m['key']]['success']):.2f} "
-              f"({time.time() - t0:.1f} s)", flush=True)
+        print(
+            f"[{job.label}] {m['key']}: held-out success {np.mean(cache['models'][m['key']]['success']):.2f} "
+            f"({time.time() - t0:.1f} s)",
+            flush=True,
+        )
         atomic_write_json(cache_file, cache)
     env.close()
     rows = []
     for m in models:
         ep = cache["models"][m["key"]]
-        rows.append({**m, "heldout_success_rate": float(np.mean(ep["success"])),
-                     "heldout_mean_steps": float(np.mean(ep["steps"])),
-                     "heldout_mean_position_error_px": float(np.mean(ep["position_error_px"]))})
+        rows.append(
+            {
+                **m,
+                "heldout_success_rate": float(np.mean(ep["success"])),
+                "heldout_mean_steps": float(np.mean(ep["steps"])),
+                "heldout_mean_position_error_px": float(np.mean(ep["position_error_px"])),
+            }
+        )
     best = next(r for r in rows if r["is_best"])
     curve = [r for r in rows if not r["is_best"]] or [best]
     reached = next((r for r in curve if r["heldout_success_rate"] >= TARGET_SUCCESS), None)
     oracle_steps = float(np.mean(oracle["steps"]))
     out = {
-        "trainer": job.trainer, "env": job.env, "seed": job.seed, "run_dir": str(job.dir),
-        "env_steps": result.get("env_steps"), "wall_seconds": result.get("wall_seconds"),
-        "stopped_because": result.get("stopped_because"), "env_kwargs": env_kwargs,
-        "best_validation_success": best["val_success_rate"], "best_wall_seconds": best["wall_seconds"],
+        "trainer": job.trainer,
+        "env": job.env,
+        "seed": job.seed,
+        "run_dir": str(job.dir),
+        "env_steps": result.get("env_steps"),
+        "wall_seconds": result.get("wall_seconds"),
+        "stopped_because": result.get("stopped_because"),
+        "env_kwargs": env_kwargs,
+        "best_validation_success": best["val_success_rate"],
+        "best_wall_seconds": best["wall_seconds"],
         "best_env_steps": best["env_steps"],
         "heldout_success_best": best["heldout_success_rate"],
-        "heldout_steps_best": best["heldout_mean_steps"], "oracle_steps": oracle_steps,
+        "heldout_steps_best": best["heldout_mean_steps"],
+        "oracle_steps": oracle_steps,
         "steps_over_oracle_best": best["heldout_mean_steps"] / oracle_steps,
         "oracle_success": float(np.mean(oracle["success"])),
         "minutes_to_target": None if reached is None else reached["wall_seconds"] / 60.0,
@@ -307,35 +392,59 @@ def score(job: Job, seeds: list[int], oracles: dict, real_photos: str | None = N
             atomic_write_json(cache_file, cache)
         real_oracle = _oracle(oracles, env, [job.env, env_kwargs, key], seeds)
         env.close()
-        out.update({"real_photos": str(real_photos), "real_success_best": float(np.mean(cache[key]["success"])),
-                    "real_steps_over_oracle_best": float(np.mean(cache[key]["steps"]))
-                    / float(np.mean(real_oracle["steps"]))})
-        print(f"[{job.label}] best on {real_photos}: success {out['real_success_best']:.2f}, "
-              f"{out['real_steps_over_oracle_best']:.2f}x oracle steps", flush=True)
+        out.update(
+            {
+                "real_photos": str(real_photos),
+                "real_success_best": float(np.mean(cache[key]["success"])),
+                "real_steps_over_oracle_best": float(np.mean(cache[key]["steps"]))
+                / float(np.mean(real_oracle["steps"])),
+            }
+        )
+        print(
+            f"[{job.label}] best on {real_photos}: success {out['real_success_best']:.2f}, "
+            f"{out['real_steps_over_oracle_best']:.2f}x oracle steps",
+            flush=True,
+        )
     return out
 
 
 # ---- report --------------------------------------------------------------------------------
+
 
 def _fmt(value, spec: str, none: str = "-") -> str:
     return none if value is None else format(value, spec)
 
 
 def markdown(runs: list[dict], args, machine: str) -> str:
-    lines = [(f"Held-out faces, {args.episodes} fixed episodes per model; wall budget {args.minutes:g} min per run; "
-              f"{machine}."), "",
-             ("| trainer | env | seed | env steps | wall min | stopped | best val. success | min to >= 90% held-out "
-              "| held-out success (best) | steps / oracle (best) | real photos: success, steps / oracle (best) |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        (
+            f"Held-out faces, {args.episodes} fixed episodes per model; wall budget {args.minutes:g} min per run; "
+            f"{machine}."
+        ),
+        "",
+        (
+            "| trainer | env | seed | env steps | wall min | stopped | best val. success | min to >= 90% held-out "
+            "| held-out success (best) | steps / oracle (best) | real photos: success, steps / oracle (best) |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in runs:
-        reach = _fmt(r["minutes_to_target"], ".1f") if r["minutes_to_target"] is not None \
+        reach = (
+            _fmt(r["minutes_to_target"], ".1f")
+            if r["minutes_to_target"] is not None
             else f"not reached (max {r['max_heldout_success']:.0%})"
-        real = f"{r['real_success_best']:.0%}, {r['real_steps_over_oracle_best']:.2f}x" if "real_success_best" in r \
+        )
+        real = (
+            f"{r['real_success_best']:.0%}, {r['real_steps_over_oracle_best']:.2f}x"
+            if "real_success_best" in r
             else "-"
-        lines.append(f"| {r['trainer']} | {r['env']} | {r['seed']} | {r['env_steps']} | "
-                     f"{_fmt(r['wall_seconds'] and r['wall_seconds'] / 60, '.1f')} | {r['stopped_because'] or '-'} | "
-                     f"{_fmt(r['best_validation_success'], '.2f')} | {reach} | {r['heldout_success_best']:.0%} | "
-                     f"{r['steps_over_oracle_best']:.2f}x | {real} |")
+        )
+        lines.append(
+            f"| {r['trainer']} | {r['env']} | {r['seed']} | {r['env_steps']} | "
+            f"{_fmt(r['wall_seconds'] and r['wall_seconds'] / 60, '.1f')} | {r['stopped_because'] or '-'} | "
+            f"{_fmt(r['best_validation_success'], '.2f')} | {reach} | {r['heldout_success_best']:.0%} | "
+            f"{r['steps_over_oracle_best']:.2f}x | {real} |"
+        )
     lines += ["", "Targets (issue 12):"]
     for line in targets(runs):
         lines.append(f"- {line}")
@@ -349,31 +458,51 @@ def targets(runs: list[dict]) -> list[str]:
     swap = [r for r in runs if r["trainer"] == "ours" and r["env"] == "FaceFusionSwap-v0"]
     if ours:
         ok = all(r["heldout_success_best"] >= TARGET_SUCCESS for r in ours.values())
-        out.append(f"ours, held-out success >= {TARGET_SUCCESS:.0%} on every seed: {'met' if ok else 'NOT met'} "
-                   "(" + ", ".join(f"{r['heldout_success_best']:.0%}" for r in ours.values()) + ")")
+        out.append(
+            f"ours, held-out success >= {TARGET_SUCCESS:.0%} on every seed: {'met' if ok else 'NOT met'} "
+            "(" + ", ".join(f"{r['heldout_success_best']:.0%}" for r in ours.values()) + ")"
+        )
         ok = all(r["steps_over_oracle_best"] <= RATIO_TARGET for r in ours.values())
-        out.append(f"ours, mean steps <= {RATIO_TARGET}x oracle: {'met' if ok else 'NOT met'} "
-                   "(" + ", ".join(f"{r['steps_over_oracle_best']:.2f}x" for r in ours.values()) + ")")
+        out.append(
+            f"ours, mean steps <= {RATIO_TARGET}x oracle: {'met' if ok else 'NOT met'} "
+            "(" + ", ".join(f"{r['steps_over_oracle_best']:.2f}x" for r in ours.values()) + ")"
+        )
     both = sorted(set(ours) & set(sb3))
     if both:
+
         def t(r):
             return float("inf") if r["minutes_to_target"] is None else r["minutes_to_target"]
+
         ok = all(ours[s]["minutes_to_target"] is not None and t(ours[s]) <= t(sb3[s]) for s in both)
-        out.append("ours reaches 90% held-out no later than SB3 on every seed: " + ("met" if ok else "NOT met") + " ("
-                   + ", ".join(f"seed {s}: {_fmt(ours[s]['minutes_to_target'], '.1f', 'never')} vs "
-                               f"{_fmt(sb3[s]['minutes_to_target'], '.1f', 'never')} min" for s in both) + ")")
+        out.append(
+            "ours reaches 90% held-out no later than SB3 on every seed: "
+            + ("met" if ok else "NOT met")
+            + " ("
+            + ", ".join(
+                f"seed {s}: {_fmt(ours[s]['minutes_to_target'], '.1f', 'never')} vs "
+                f"{_fmt(sb3[s]['minutes_to_target'], '.1f', 'never')} min"
+                for s in both
+            )
+            + ")"
+        )
     real = [r for r in ours.values() if "real_success_best" in r]
     if real:
-        ok = all(r["real_success_best"] >= TARGET_SUCCESS and r["real_steps_over_oracle_best"] <= RATIO_TARGET
-                 for r in real)
-        out.append(f"ours on real photos, >= {TARGET_SUCCESS:.0%} success and <= {RATIO_TARGET}x oracle steps: "
-                   + ("met" if ok else "NOT met") + " ("
-                   + ", ".join(f"{r['real_success_best']:.0%} / {r['real_steps_over_oracle_best']:.2f}x" for r in real)
-                   + ")")
+        ok = all(
+            r["real_success_best"] >= TARGET_SUCCESS and r["real_steps_over_oracle_best"] <= RATIO_TARGET for r in real
+        )
+        out.append(
+            f"ours on real photos, >= {TARGET_SUCCESS:.0%} success and <= {RATIO_TARGET}x oracle steps: "
+            + ("met" if ok else "NOT met")
+            + " ("
+            + ", ".join(f"{r['real_success_best']:.0%} / {r['real_steps_over_oracle_best']:.2f}x" for r in real)
+            + ")"
+        )
     if swap:
         ok = all(r["heldout_success_best"] >= SWAP_TARGET for r in swap)
-        out.append(f"FaceFusionSwap-v0 held-out success >= {SWAP_TARGET:.0%}: {'met' if ok else 'NOT met'} "
-                   "(" + ", ".join(f"{r['heldout_success_best']:.0%}" for r in swap) + ")")
+        out.append(
+            f"FaceFusionSwap-v0 held-out success >= {SWAP_TARGET:.0%}: {'met' if ok else 'NOT met'} "
+            "(" + ", ".join(f"{r['heldout_success_best']:.0%}" for r in swap) + ")"
+        )
     return out
 
 
@@ -387,8 +516,13 @@ def plot(runs: list[dict], path: Path) -> None:
     for r in runs:
         curve = [m for m in r["models"] if not m["is_best"]]
         style = "-" if r["trainer"] == "ours" else "--"
-        ax.plot([m["wall_seconds"] / 60 for m in curve], [m["heldout_success_rate"] for m in curve], style,
-                marker=".", label=f"{r['trainer']} {r['env']} seed {r['seed']}")
+        ax.plot(
+            [m["wall_seconds"] / 60 for m in curve],
+            [m["heldout_success_rate"] for m in curve],
+            style,
+            marker=".",
+            label=f"{r['trainer']} {r['env']} seed {r['seed']}",
+        )
     ax.axhline(TARGET_SUCCESS, color="grey", lw=0.8)
     ax.set_xlabel("wall minutes (trainer's clock)")
     ax.set_ylabel("held-out success of saved models")
@@ -400,21 +534,30 @@ def plot(runs: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Our trainer vs stable-baselines3 DQN on FaceFusion (see module docstring).")
+    p = argparse.ArgumentParser(
+        description="Our trainer vs stable-baselines3 DQN on FaceFusion (see module docstring)."
+    )
     p.add_argument("--minutes", type=float, default=10.0, help="wall budget per run")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--episodes", type=int, default=100, help="held-out episodes per saved model")
     p.add_argument("--parallel", type=int, default=1, choices=(1, 2), help="runs at a time")
     p.add_argument("--out", type=Path, default=Path("runs/vs_sb3"), help="run dirs and logs")
-    p.add_argument("--results", type=Path, default=None,
-                   help="prefix of the .json/.md/.png results (default OUT/results)")
+    p.add_argument(
+        "--results", type=Path, default=None, help="prefix of the .json/.md/.png results (default OUT/results)"
+    )
     p.add_argument("--checkpoint-every", type=int, default=None, help="passed to train.py (default: its own)")
-    p.add_argument("--real-photos", default=str(ROOT / "benchmarks" / "real_photos"),
-                   help="also score each run's best model on this photo folder (all of it; '' = skip)")
+    p.add_argument(
+        "--real-photos",
+        default=str(ROOT / "benchmarks" / "real_photos"),
+        help="also score each run's best model on this photo folder (all of it; '' = skip)",
+    )
     p.add_argument("--no-swap", action="store_true", help="skip our trainer on FaceFusionSwap-v0")
     p.add_argument("--skip-training", action="store_true", help="only score and report existing runs")
-    p.add_argument("--dry-run", action="store_true",
-                   help=f"tiny end-to-end check: {DRY_RUN['minutes']} min, seed 0, {DRY_RUN['episodes']} episodes")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=f"tiny end-to-end check: {DRY_RUN['minutes']} min, seed 0, {DRY_RUN['episodes']} episodes",
+    )
     args = p.parse_args(argv)
     if args.dry_run:
         args.minutes, args.seeds, args.episodes = DRY_RUN["minutes"], DRY_RUN["seeds"], DRY_RUN["episodes"]
@@ -444,10 +587,19 @@ def main(argv: list[str] | None = None) -> int:
     real = args.real_photos if args.real_photos and Path(args.real_photos).is_dir() else None
     runs = [score(job, seeds, oracles, real) for job in jobs if (job.dir / "result.json").exists()]
     machine = f"{os.cpu_count()} CPU cores, parallel {args.parallel}"
-    payload = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "minutes": args.minutes,
-               "seeds": args.seeds, "heldout_episodes": args.episodes, "heldout_seed": HELDOUT_SEED,
-               "parallel": args.parallel, "machine": machine, "dry_run": args.dry_run,
-               "train_seconds_total": round(train_seconds, 1), "targets": targets(runs), "runs": runs}
+    payload = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "minutes": args.minutes,
+        "seeds": args.seeds,
+        "heldout_episodes": args.episodes,
+        "heldout_seed": HELDOUT_SEED,
+        "parallel": args.parallel,
+        "machine": machine,
+        "dry_run": args.dry_run,
+        "train_seconds_total": round(train_seconds, 1),
+        "targets": targets(runs),
+        "runs": runs,
+    }
     from agents.run_dir import atomic_write_json, atomic_write_text
 
     results.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ median of --repeat), the CPU time per image (process-wide, so it includes mediap
 threads), the CLI end to end (a fresh `python -m envs.faces prepare`: interpreter start,
 imports, detector start, cache write) and the time to load the written cache.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,10 +36,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import make_face_folder
+import make_face_folder  # noqa: E402  (after the sys.path lines above)
 
-from envs.faces import load_faces, prepare
-from envs.faces.pipeline import Settings, default_workers
+from envs.faces import load_faces, prepare  # noqa: E402
+from envs.faces.pipeline import Settings, default_workers  # noqa: E402
 
 
 def make_folder(folder: str, n: int, side: int, seed: int = 0) -> None:
@@ -121,8 +122,13 @@ def run_cli(cmd: list[str], kill=None) -> dict:
             break
         time.sleep(0.2)
     out, err = proc.communicate()
-    return {"wall": time.perf_counter() - t0, "rc": proc.returncode, "killed": killed,
-            "out": out.decode(errors="replace"), "err": err.decode(errors="replace")}
+    return {
+        "wall": time.perf_counter() - t0,
+        "rc": proc.returncode,
+        "killed": killed,
+        "out": out.decode(errors="replace"),
+        "err": err.decode(errors="replace"),
+    }
 
 
 def _manifest(cache: str) -> dict:
@@ -138,22 +144,32 @@ def _manifest(cache: str) -> dict:
 
 def large(n: int, workdir: str, workers: int | None, env_steps: int, rounds: int) -> None:
     from envs.faces import cache as fcache
+
     folder = os.path.join(workdir, f"photos{n}")
     if not os.path.isdir(folder):
         t0 = time.perf_counter()
         counts = make_face_folder.make_folder(folder, n, bad=0.005)
         print(f"made {folder}: {counts} in {time.perf_counter() - t0:.0f} s")
     extra = ["--workers", str(workers)] if workers else []
-    wrapper = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "faces_prepare.py"),
-               "--measure-child", "--"]
+    wrapper = [
+        sys.executable,
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "faces_prepare.py"),
+        "--measure-child",
+        "--",
+    ]
     caches = {k: os.path.join(workdir, f"cache_{k}") for k in ("full", "kill")}
     for c in caches.values():
         shutil.rmtree(c, ignore_errors=True)
     rows = {}
-    for name, cache, kill in (("full", caches["full"], None),
-                              ("killed half-way", caches["kill"],
-                               lambda: (m := _manifest(caches["kill"])) and len(m["shards"]) >= m["n_shards"] / 2),
-                              ("re-run", caches["kill"], None)):
+    for name, cache, kill in (
+        ("full", caches["full"], None),
+        (
+            "killed half-way",
+            caches["kill"],
+            lambda: (m := _manifest(caches["kill"])) and len(m["shards"]) >= m["n_shards"] / 2,
+        ),
+        ("re-run", caches["kill"], None),
+    ):
         cmd = [*wrapper, sys.executable, "-m", "envs.faces", "prepare", folder, "--out", cache, "--no-progress", *extra]
         r = run_cli(cmd, kill)
         stats = json.loads(r["err"].strip().splitlines()[-1]) if r["err"].strip() and not r["killed"] else {}
@@ -164,27 +180,38 @@ def large(n: int, workdir: str, workers: int | None, env_steps: int, rounds: int
             stats = {"shards_on_disk": len(m.get("shards", {})), "n_shards": m.get("n_shards")}
         rows[name] = {**r, **stats}
         msg = [line for line in r["err"].splitlines() if line.startswith("resuming")]
-        print(f"{name:16s}: wall {r['wall']:7.1f} s, rc {r['rc']}, "
-              + (f"{todo} photos, {todo / r['wall']:6.1f} photos/s (wall, incl. start), CPU {stats['cpu_s']:.0f} s "
-                 f"({stats['cpu_s'] / todo * 1000:.1f} ms/photo = {2 * todo / stats['cpu_s']:.0f} photos/s on 2 free "
-                 "cores), "
-                 f"peak RSS {stats['maxrss_mb']:.0f} MB" if "cpu_s" in stats else f"{stats}")
-              + (f"\n                  {msg[0]}" if msg else ""))
+        print(
+            f"{name:16s}: wall {r['wall']:7.1f} s, rc {r['rc']}, "
+            + (
+                f"{todo} photos, {todo / r['wall']:6.1f} photos/s (wall, incl. start), CPU {stats['cpu_s']:.0f} s "
+                f"({stats['cpu_s'] / todo * 1000:.1f} ms/photo = {2 * todo / stats['cpu_s']:.0f} photos/s on 2 free "
+                "cores), "
+                f"peak RSS {stats['maxrss_mb']:.0f} MB"
+                if "cpu_s" in stats
+                else f"{stats}"
+            )
+            + (f"\n                  {msg[0]}" if msg else "")
+        )
         summary = [line for line in r["out"].splitlines() if not line.startswith("  skipped")]
         if summary:
             print("                  " + "\n                  ".join(summary))
-    print("command of each run:", " ".join(cmd[len(wrapper):]))
+    print("command of each run:", " ".join(cmd[len(wrapper) :]))
     # the resumed set equals the uninterrupted one
     (full_dir, _), (kill_dir, _) = fcache.complete_sets(caches["full"])[0], fcache.complete_sets(caches["kill"])[0]
     a, ra = fcache.load_set(full_dir)
     b, rb = fcache.load_set(kill_dir)
     rng = np.random.default_rng(0)
     sample = rng.choice(len(a), min(len(a), 300), replace=False)
-    same = (a.files == b.files and np.array_equal(a.keypoints, b.keypoints) and ra["skipped"] == rb["skipped"]
-            and all(np.array_equal(a.images[i], b.images[i]) and np.array_equal(a.masks[i], b.masks[i])
-                    for i in sample))
-    print(f"resumed set == uninterrupted set (files, keypoints, skipped, 300 sampled images/masks): {same}; "
-          f"re-run reused {rb['shards']['resumed']} of {rb['shards']['n']} shards; {len(b)} faces")
+    same = (
+        a.files == b.files
+        and np.array_equal(a.keypoints, b.keypoints)
+        and ra["skipped"] == rb["skipped"]
+        and all(np.array_equal(a.images[i], b.images[i]) and np.array_equal(a.masks[i], b.masks[i]) for i in sample)
+    )
+    print(
+        f"resumed set == uninterrupted set (files, keypoints, skipped, 300 sampled images/masks): {same}; "
+        f"re-run reused {rb['shards']['resumed']} of {rb['shards']['n']} shards; {len(b)} faces"
+    )
     env_check(full_dir, env_steps, rounds)
 
 
@@ -201,23 +228,26 @@ def env_check(set_dir: str, env_steps: int, rounds: int, cpu: bool = False) -> N
         return
     res = json.loads(r.stdout.strip().splitlines()[-1])
     m = res["memory"]
-    print(f"env over the cache ({m['train_faces']} train faces of {m['n_faces']}): process RssAnon "
-          f"{m['before_env']['RssAnon']:.0f} MB after imports, {m['env_made']['RssAnon']:.0f} MB with the env, "
-          f"{m['after_steps']['RssAnon']:.0f} MB after {2 * env_steps} steps (growth {m['anon_growth_mb']:.0f} MB); "
-          f"mapped file pages resident {m['after_steps']['RssFile']:.0f} MB (shared page cache)")
+    print(
+        f"env over the cache ({m['train_faces']} train faces of {m['n_faces']}): process RssAnon "
+        f"{m['before_env']['RssAnon']:.0f} MB after imports, {m['env_made']['RssAnon']:.0f} MB with the env, "
+        f"{m['after_steps']['RssAnon']:.0f} MB after {2 * env_steps} steps (growth {m['anon_growth_mb']:.0f} MB); "
+        f"mapped file pages resident {m['after_steps']['RssFile']:.0f} MB (shared page cache)"
+    )
     for policy, sp in res["speed"].items():
-        print(f"  steps/s ({policy}): mmap {sp['mmap_steps_per_s']}, in RAM {sp['ram_steps_per_s']}, "
-              f"mmap/RAM median {sp['ratio_median']} (rounds {sp['ratios']}); in RAM with the stored "
-              f"observations also in RAM {sp['ram_obs_steps_per_s']}, mmap/that {sp['ratio_obs_median']} "
-              f"(rounds {sp['ratios_obs']})")
+        print(
+            f"  steps/s ({policy}): mmap {sp['mmap_steps_per_s']}, in RAM {sp['ram_steps_per_s']}, "
+            f"mmap/RAM median {sp['ratio_median']} (rounds {sp['ratios']}); in RAM with the stored "
+            f"observations also in RAM {sp['ram_obs_steps_per_s']}, mmap/that {sp['ratio_obs_median']} "
+            f"(rounds {sp['ratios_obs']})"
+        )
 
 
 def measure_child(cmd: list[str]) -> int:
     """Run cmd, then print its CPU seconds and peak RSS as JSON on stderr (for `large`)."""
     proc = subprocess.Popen(cmd, cwd=ROOT)
     _, status, usage = os.wait4(proc.pid, 0)
-    print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024}),
-          file=sys.stderr)
+    print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024}), file=sys.stderr)
     return os.waitstatus_to_exitcode(status)
 
 
@@ -246,16 +276,21 @@ def distributed(n: int, workdir: str, shard_size: int) -> None:
         if ray.is_initialized():
             ray.shutdown()
         cluster.shutdown()
-    same = (loc.faces.files == dist.faces.files and loc.report["skipped"] == dist.report["skipped"]
-            and all(np.array_equal(loc.faces.images[i], dist.faces.images[i]) for i in range(len(loc.faces))))
-    print(f"{n} photos, shards of {shard_size}: local threads {t_local:.1f} s ({n / t_local:.0f} photos/s); "
-          f"two Ray nodes x 1 CPU {t_ray:.1f} s ({n / t_ray:.0f} photos/s, incl. joining the cluster and worker "
-          f"start); shards per node {sorted(dist.report['shards']['ray_nodes'].values())}; identical result: {same}")
+    same = (
+        loc.faces.files == dist.faces.files
+        and loc.report["skipped"] == dist.report["skipped"]
+        and all(np.array_equal(loc.faces.images[i], dist.faces.images[i]) for i in range(len(loc.faces)))
+    )
+    print(
+        f"{n} photos, shards of {shard_size}: local threads {t_local:.1f} s ({n / t_local:.0f} photos/s); "
+        f"two Ray nodes x 1 CPU {t_ray:.1f} s ({n / t_ray:.0f} photos/s, incl. joining the cluster and worker "
+        f"start); shards per node {sorted(dist.report['shards']['ray_nodes'].values())}; identical result: {same}"
+    )
 
 
 def main() -> None:
     if "--measure-child" in sys.argv:
-        sys.exit(measure_child(sys.argv[sys.argv.index("--") + 1:]))
+        sys.exit(measure_child(sys.argv[sys.argv.index("--") + 1 :]))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--sides", type=int, nargs="+", default=[256, 1024])
@@ -306,17 +341,34 @@ def main() -> None:
             fs = load_faces(cache_dir)
             t_load = time.perf_counter() - t0
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "envs.faces", "prepare", folder, "--out",
-                            os.path.join(tmp, f"cli{side}"), "--no-progress", "--workers", str(workers)],
-                           cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "envs.faces",
+                    "prepare",
+                    folder,
+                    "--out",
+                    os.path.join(tmp, f"cli{side}"),
+                    "--no-progress",
+                    "--workers",
+                    str(workers),
+                ],
+                cwd=ROOT,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             t_cli = time.perf_counter() - t0
             c = res.report["counts"]
             cpu_ms = float(np.median(cpu[1:])) * 1000
-            print(f"{side:5d} px: first call {rates[0]:6.1f} img/s (incl. cache write), warm best "
-                  f"{max(rates[1:]):6.1f} img/s, median {np.median(rates[1:]):6.1f}; CPU {cpu_ms:.1f} ms/img "
-                  f"(= {2000 / cpu_ms:.0f} img/s if 2 cores were free); kept {c['kept']}/{args.n} "
-                  f"{c['by_backend']}; CLI end to end {t_cli:.2f} s ({args.n / t_cli:.0f} img/s); "
-                  f"cache load {t_load * 1000:.0f} ms for {len(fs)} faces")
+            print(
+                f"{side:5d} px: first call {rates[0]:6.1f} img/s (incl. cache write), warm best "
+                f"{max(rates[1:]):6.1f} img/s, median {np.median(rates[1:]):6.1f}; CPU {cpu_ms:.1f} ms/img "
+                f"(= {2000 / cpu_ms:.0f} img/s if 2 cores were free); kept {c['kept']}/{args.n} "
+                f"{c['by_backend']}; CLI end to end {t_cli:.2f} s ({args.n / t_cli:.0f} img/s); "
+                f"cache load {t_load * 1000:.0f} ms for {len(fs)} faces"
+            )
     print(f"loadavg(1 min) after={os.getloadavg()[0]:.2f}")
 
 

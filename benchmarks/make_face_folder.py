@@ -5,6 +5,7 @@ JPEGs, photos without a face) so the report has something to say.
 
     python benchmarks/make_face_folder.py OUT --n 20000 [--sides 200 512] [--bad 0.005] [--seed 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from envs.faces.sources import default_items
+from envs.faces.sources import default_items  # noqa: E402
 
 
 def bases(n_lfw: int = 20) -> list[np.ndarray]:
@@ -34,12 +35,15 @@ def variant(img: np.ndarray, rng: np.random.Generator, side: int, jitter: bool =
     f = rng.uniform(0.85, 1.0)
     ch, cw = int(h * f), int(w * f)
     y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-    crop = img[y:y + ch, x:x + cw]
+    crop = img[y : y + ch, x : x + cw]
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
     s = side / max(ch, cw)
-    crop = cv2.resize(np.ascontiguousarray(crop), (max(1, round(cw * s)), max(1, round(ch * s))),
-                      interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+    crop = cv2.resize(
+        np.ascontiguousarray(crop),
+        (max(1, round(cw * s)), max(1, round(ch * s))),
+        interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC,
+    )
     if jitter:  # brightness, contrast and per-channel gain
         gain = rng.uniform(0.85, 1.15, 3) * rng.uniform(0.8, 1.2)
         offset = rng.uniform(-20, 20)
@@ -52,8 +56,9 @@ def photo_name(i: int) -> str:
     return f"{i // 1000:03d}/face_{i:06d}.jpg"
 
 
-def make_folder(folder: str, n: int, sides: tuple[int, int] = (200, 512), seed: int = 0, jitter: bool = True,
-                bad: float = 0.0) -> dict:
+def make_folder(
+    folder: str, n: int, sides: tuple[int, int] = (200, 512), seed: int = 0, jitter: bool = True, bad: float = 0.0
+) -> dict:
     """Write n photos under `folder`; returns counts of what was written."""
     rng = np.random.default_rng(seed)
     src = bases()

@@ -9,6 +9,7 @@ A variants file maps a name to {"config": {...preset sections...}, "env": ..., "
 Writes OUT/NAME/ (the run dirs) and OUT/summary.md / summary.json: best validation success,
 env steps and minutes to the first validation >= 0.9, why the run stopped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,10 +27,25 @@ ROOT = Path(__file__).resolve().parents[1]
 def command(name: str, variant: dict, args, out: Path) -> list[str]:
     config = out / f"{name}.config.json"
     config.write_text(json.dumps(variant.get("config", {})))
-    cmd = [sys.executable, str(ROOT / "train.py"), "--env", variant.get("env", "FaceFusion-v0"),
-           "--seed", str(variant.get("seed", 0)), "--config", str(config), "--run-dir", str(out / name),
-           "--stop-minutes", str(args.minutes), "--eval-episodes", "0", "--no-progress",
-           "--checkpoint-every", "0"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "--env",
+        variant.get("env", "FaceFusion-v0"),
+        "--seed",
+        str(variant.get("seed", 0)),
+        "--config",
+        str(config),
+        "--run-dir",
+        str(out / name),
+        "--stop-minutes",
+        str(args.minutes),
+        "--eval-episodes",
+        "0",
+        "--no-progress",
+        "--checkpoint-every",
+        "0",
+    ]
     if args.faces:
         cmd += ["--faces", args.faces]
     for key, value in variant.get("env_config", {}).items():
@@ -39,18 +55,26 @@ def command(name: str, variant: dict, args, out: Path) -> list[str]:
 
 def summarize(run: Path) -> dict:
     rows = list(csv.DictReader((run / "progress.csv").open())) if (run / "progress.csv").exists() else []
-    vals = [(int(r["env_steps"]), float(r["wall_seconds"]), float(r["val_success_rate"]))
-            for r in rows if r.get("val_success_rate") not in ("", None)]
+    vals = [
+        (int(r["env_steps"]), float(r["wall_seconds"]), float(r["val_success_rate"]))
+        for r in rows
+        if r.get("val_success_rate") not in ("", None)
+    ]
     result = json.loads((run / "result.json").read_text()) if (run / "result.json").exists() else {}
     first90 = next(((s, w) for s, w, v in vals if v >= 0.9), None)
     best = result.get("best_validation") or {}
-    return {"run": run.name, "stopped_because": result.get("stopped_because"),
-            "env_steps": result.get("env_steps"), "minutes": round(result.get("wall_seconds", 0) / 60, 1),
-            "best_val_success": best.get("success_rate"), "best_val_steps": best.get("mean_steps"),
-            "best_at_env_steps": best.get("env_steps"),
-            "first_val90_env_steps": first90[0] if first90 else None,
-            "first_val90_minutes": round(first90[1] / 60, 1) if first90 else None,
-            "val_curve": [(s, round(v, 2)) for s, _, v in vals]}
+    return {
+        "run": run.name,
+        "stopped_because": result.get("stopped_because"),
+        "env_steps": result.get("env_steps"),
+        "minutes": round(result.get("wall_seconds", 0) / 60, 1),
+        "best_val_success": best.get("success_rate"),
+        "best_val_steps": best.get("mean_steps"),
+        "best_at_env_steps": best.get("env_steps"),
+        "first_val90_env_steps": first90[0] if first90 else None,
+        "first_val90_minutes": round(first90[1] / 60, 1) if first90 else None,
+        "val_curve": [(s, round(v, 2)) for s, _, v in vals],
+    }
 
 
 def main(argv=None) -> int:
@@ -72,8 +96,12 @@ def main(argv=None) -> int:
         while pending and len(running) < args.parallel:
             name = pending.pop(0)
             log = (out / f"{name}.log").open("w")
-            running[name] = (subprocess.Popen(command(name, variants[name], args, out), stdout=log,
-                                              stderr=subprocess.STDOUT, env=env, cwd=ROOT), log)
+            running[name] = (
+                subprocess.Popen(
+                    command(name, variants[name], args, out), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+                ),
+                log,
+            )
         time.sleep(2)
         for name, (proc, log) in list(running.items()):
             if proc.poll() is not None:
@@ -82,12 +110,16 @@ def main(argv=None) -> int:
                 print(f"{name}: exit {proc.returncode}", flush=True)
     rows = [summarize(out / n) for n in names]
     (out / "summary.json").write_text(json.dumps(rows, indent=2))
-    lines = ["| variant | stopped | env steps | min | best val | val steps | first val>=0.9 (steps / min) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | stopped | env steps | min | best val | val steps | first val>=0.9 (steps / min) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         first = f"{r['first_val90_env_steps']} / {r['first_val90_minutes']}" if r["first_val90_env_steps"] else "-"
-        lines.append(f"| {r['run']} | {r['stopped_because']} | {r['env_steps']} | {r['minutes']} | "
-                     f"{r['best_val_success']} | {r['best_val_steps']} | {first} |")
+        lines.append(
+            f"| {r['run']} | {r['stopped_because']} | {r['env_steps']} | {r['minutes']} | "
+            f"{r['best_val_success']} | {r['best_val_steps']} | {first} |"
+        )
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

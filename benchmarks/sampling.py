@@ -5,6 +5,7 @@ the 1-runner rate is the per-core figure a larger cluster multiplies.
 
     python benchmarks/sampling.py --runners 1 2 4 --steps 4000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,13 @@ def throughput(env_id: str, runners: int, steps: int) -> dict:
         wall = time.perf_counter() - t0
     finally:
         algo.stop()
-    return {"env": env_id, "runners": runners, "nodes_used": len(set(nodes)),
-            "steps": per_runner * runners, "steps_per_s": round(per_runner * runners / wall)}
+    return {
+        "env": env_id,
+        "runners": runners,
+        "nodes_used": len(set(nodes)),
+        "steps": per_runner * runners,
+        "steps_per_s": round(per_runner * runners / wall),
+    }
 
 
 def main() -> None:
@@ -61,8 +67,10 @@ def main() -> None:
     print("| env | env runners | nodes used | steps/s | per runner |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['env']} | {r['runners']} | {r['nodes_used']} | {r['steps_per_s']} | "
-              f"{r['steps_per_s'] / r['runners']:.0f} |")
+        print(
+            f"| {r['env']} | {r['runners']} | {r['nodes_used']} | {r['steps_per_s']} | "
+            f"{r['steps_per_s'] / r['runners']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

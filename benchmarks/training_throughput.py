@@ -24,6 +24,7 @@ takes every core; the progress bar's sps and progress.csv give the rate):
     python train.py --env FaceFusion-v0 --num-gpus-per-learner 1 --num-env-runners 14 \\
         --envs-per-runner 8 --stop-minutes 10 --run-dir runs/gpu-check
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,11 +52,13 @@ torch.set_num_threads(1)
 
 # ---- building and timing the algorithms -------------------------------------------------
 
+
 def build(env_id: str, path: str, *, runners: int = 0, envs: int = 1, gpus: float = 0.0, steps_per_iter: int = 256):
     preset = preset_for(env_id)
     preset["evaluation"] = {}  # training throughput: RLlib's evaluation off
-    config = build_config(env_id, preset, num_env_runners=runners, seed=0, path=path, envs_per_runner=envs,
-                          num_gpus_per_learner=gpus)
+    config = build_config(
+        env_id, preset, num_env_runners=runners, seed=0, path=path, envs_per_runner=envs, num_gpus_per_learner=gpus
+    )
     config.evaluation(evaluation_interval=None)
     config.reporting(min_sample_timesteps_per_iteration=steps_per_iter, min_time_s_per_iteration=None)
     algo = config.build_algo()
@@ -107,7 +110,8 @@ def interleaved(algos: dict, seconds: float) -> dict:
             "updates": int(updates),
             "ms_per_update_all_included": round(1000 * t["wall"] / updates, 3),
             "ms_per_update_without_sampling": round(1000 * (t["wall"] - t["sample"]) / updates, 3)
-            if t["sample"] else None,
+            if t["sample"]
+            else None,
             # the local env runner alone (one core): env steps, inference and connectors
             "sampling_env_steps_per_s": round(t["steps"] / t["sample"], 1) if t["sample"] else None,
         }
@@ -115,6 +119,7 @@ def interleaved(algos: dict, seconds: float) -> dict:
 
 
 # ---- bare torch: the same network, batch and loss, no RLlib -----------------------------
+
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
     out = math.ceil(size / stride)
@@ -141,8 +146,10 @@ class BareQ(nn.Module):
         else:
             width = obs_shape[0]
             for hidden in model.get("fcnet_hiddens", [256]):
-                layers += [nn.Linear(width, hidden), nn.Tanh() if model.get("fcnet_activation") == "tanh"
-                           else nn.ReLU()]
+                layers += [
+                    nn.Linear(width, hidden),
+                    nn.Tanh() if model.get("fcnet_activation") == "tanh" else nn.ReLU(),
+                ]
                 width = hidden
             self.image = False
         self.encoder = nn.Sequential(*layers)
@@ -188,8 +195,10 @@ def bare_torch_ms(env_id: str, batch: dict, cfg, repeats: int, device: str = "cp
         update()
     if device != "cpu":
         torch.cuda.synchronize()
-    return {"ms_per_update": round(1000 * (time.perf_counter() - t0) / repeats, 3),
-            "parameters": sum(p.numel() for p in q.parameters())}
+    return {
+        "ms_per_update": round(1000 * (time.perf_counter() - t0) / repeats, 3),
+        "parameters": sum(p.numel() for p in q.parameters()),
+    }
 
 
 def learner_only_ms(algo, repeats: int) -> float:
@@ -202,7 +211,9 @@ def learner_only_ms(algo, repeats: int) -> float:
         indices = columns.pop(INDICES)
         results = algo.learner_group.update(
             batch=MultiAgentBatch({"default_policy": SampleBatch(columns)}, cfg.total_train_batch_size),
-            timesteps={"num_env_steps_sampled_lifetime": 10**6}, fast_updates=1)
+            timesteps={"num_env_steps_sampled_lifetime": 10**6},
+            fast_updates=1,
+        )
         td = results[0]["default_policy"].pop("td_error").peek()
         buffer.update_priorities(indices, np.concatenate([np.ravel(np.asarray(x)) for x in td]))
 
@@ -218,8 +229,9 @@ def sync_ms(algo, repeats: int = 20) -> float:
     """One weight sync learner -> env runners (what `weights_sync_interval` spaces out)."""
     t0 = time.perf_counter()
     for _ in range(repeats):
-        algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group,
-                                           policies={"default_policy"}, inference_only=True)
+        algo.env_runner_group.sync_weights(
+            from_worker_or_learner_group=algo.learner_group, policies={"default_policy"}, inference_only=True
+        )
     return round(1000 * (time.perf_counter() - t0) / repeats, 3)
 
 
@@ -245,25 +257,34 @@ def side_by_side(env_id: str, seconds: float, repeats: int, gpus: float = 0.0, e
         row["bare_torch_ms_per_update"] = float(np.median([b["ms_per_update"] for b in bare]))
         row["bare_torch_parameters"] = bare[0]["parameters"]
         row["rllib_module_parameters"] = sum(
-            p.numel() for n, p in fast.learner_group._learner.module["default_policy"].named_parameters()
-            if "target" not in n)
+            p.numel()
+            for n, p in fast.learner_group._learner.module["default_policy"].named_parameters()
+            if "target" not in n
+        )
         row["fast_learner_call_ms_per_update"] = float(np.median(learner))
         row["sync_weights_ms"] = sync_ms(fast)
-        updates_per_step = (fast.config.get_rollout_fragment_length() * fast.config.training_intensity
-                            / fast.config.total_train_batch_size)
+        updates_per_step = (
+            fast.config.get_rollout_fragment_length()
+            * fast.config.training_intensity
+            / fast.config.total_train_batch_size
+        )
         row["training_step_ms_without_sync"] = round(updates_per_step * row["fast"]["ms_per_update_all_included"], 2)
         for name in algos:
             if name.startswith("fast_"):
-                row[f"speedup_env_steps_per_s_{name}"] = round(row[name]["env_steps_per_s"]
-                                                               / row["rllib"]["env_steps_per_s"], 2)
+                row[f"speedup_env_steps_per_s_{name}"] = round(
+                    row[name]["env_steps_per_s"] / row["rllib"]["env_steps_per_s"], 2
+                )
         row["ratios"] = {
-            "speedup_per_update_all_included": round(row["rllib"]["ms_per_update_all_included"]
-                                                     / row["fast"]["ms_per_update_all_included"], 2),
+            "speedup_per_update_all_included": round(
+                row["rllib"]["ms_per_update_all_included"] / row["fast"]["ms_per_update_all_included"], 2
+            ),
             "speedup_env_steps_per_s": round(row["fast"]["env_steps_per_s"] / row["rllib"]["env_steps_per_s"], 2),
-            "fast_learner_call_over_bare_torch": round(row["fast_learner_call_ms_per_update"]
-                                                       / row["bare_torch_ms_per_update"], 2),
-            "fast_without_sampling_over_bare_torch": round(row["fast"]["ms_per_update_without_sampling"]
-                                                           / row["bare_torch_ms_per_update"], 2),
+            "fast_learner_call_over_bare_torch": round(
+                row["fast_learner_call_ms_per_update"] / row["bare_torch_ms_per_update"], 2
+            ),
+            "fast_without_sampling_over_bare_torch": round(
+                row["fast"]["ms_per_update_without_sampling"] / row["bare_torch_ms_per_update"], 2
+            ),
         }
         return row
     finally:
@@ -297,17 +318,31 @@ def batch_scaling(env_id: str, sizes: list[int], repeats: int, gpus: float) -> l
     rows = []
     for size in sizes:
         obs = rng.integers(0, 256, (2 * size, *space.shape)).astype(space.dtype)
-        batch = {"obs": obs[:size], "new_obs": obs[size:], "actions": rng.integers(0, 7, size),
-                 "rewards": rng.normal(size=size).astype(np.float32), "terminateds": np.zeros(size, bool),
-                 "n_step": np.ones(size, np.float32), "weights": np.ones(size, np.float32)}
+        batch = {
+            "obs": obs[:size],
+            "new_obs": obs[size:],
+            "actions": rng.integers(0, 7, size),
+            "rewards": rng.normal(size=size).astype(np.float32),
+            "terminateds": np.zeros(size, bool),
+            "n_step": np.ones(size, np.float32),
+            "weights": np.ones(size, np.float32),
+        }
         ms = bare_torch_ms(env_id, batch, cfg, max(5, repeats // max(1, size // 64)), device)["ms_per_update"]
-        rows.append({"env": env_id, "device": device, "batch": size, "ms_per_update": ms,
-                     "ms_per_64_samples": round(ms * 64 / size, 3)})
+        rows.append(
+            {
+                "env": env_id,
+                "device": device,
+                "batch": size,
+                "ms_per_update": ms,
+                "ms_per_64_samples": round(ms * 64 / size, 3),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
 # ---- prediction -------------------------------------------------------------------------
+
 
 def predict(facefusion: dict, sweep_rows: list[dict], gpu_update_ms: float, cartpole: dict | None = None) -> list[dict]:
     """Synchronous DQN: a training step samples S env steps (runners in parallel), then learns
@@ -339,37 +374,61 @@ def predict(facefusion: dict, sweep_rows: list[dict], gpu_update_ms: float, cart
     ]:
         u = cfg["training_intensity"] / batch
         sampling, learning = runners * s, 1000 / (u * ms)
-        rows.append({"setup": name, "learner": learner, "batch": batch, "envs_per_runner": best["envs_per_runner"],
-                     "runner_steps_per_s": round(s), "ms_per_update": round(ms, 2),
-                     "sampling_bound": round(sampling), "learner_bound": round(learning),
-                     "predicted_env_steps_per_s": round(1 / (1 / sampling + 1 / learning))})
+        rows.append(
+            {
+                "setup": name,
+                "learner": learner,
+                "batch": batch,
+                "envs_per_runner": best["envs_per_runner"],
+                "runner_steps_per_s": round(s),
+                "ms_per_update": round(ms, 2),
+                "sampling_bound": round(sampling),
+                "learner_bound": round(learning),
+                "predicted_env_steps_per_s": round(1 / (1 / sampling + 1 / learning)),
+            }
+        )
     return rows
 
 
 def markdown(results: dict) -> str:
     lines = []
     for row in results.get("side_by_side", []):
-        lines += [(f"**{row['env']}** (batch 64, 0 runners, one thread; bare torch {row['bare_torch_ms_per_update']} "
-                   f"ms, {row['bare_torch_parameters']} parameters vs RLlib module {row['rllib_module_parameters']})"),
-                  "", "| path | ms/update all included | ms/update without sampling | env steps/s |",
-                  "|---|---|---|---|"]
+        lines += [
+            (
+                f"**{row['env']}** (batch 64, 0 runners, one thread; bare torch {row['bare_torch_ms_per_update']} "
+                f"ms, {row['bare_torch_parameters']} parameters vs RLlib module {row['rllib_module_parameters']})"
+            ),
+            "",
+            "| path | ms/update all included | ms/update without sampling | env steps/s |",
+            "|---|---|---|---|",
+        ]
         for path in [name for name, value in row.items() if isinstance(value, dict) and "env_steps_per_s" in value]:
             r = row[path]
-            lines.append(f"| {path} | {r['ms_per_update_all_included']} | {r['ms_per_update_without_sampling']} "
-                         f"| {r['env_steps_per_s']} |")
-        lines += ["", f"fast learner call alone: {row['fast_learner_call_ms_per_update']} ms/update; one weight sync "
-                  f"{row['sync_weights_ms']} ms vs {row['training_step_ms_without_sync']} ms per training step; ratios: "
-                  + ", ".join(f"{k} {v}" for k, v in row["ratios"].items()), ""]
+            lines.append(
+                f"| {path} | {r['ms_per_update_all_included']} | {r['ms_per_update_without_sampling']} "
+                f"| {r['env_steps_per_s']} |"
+            )
+        lines += [
+            "",
+            f"fast learner call alone: {row['fast_learner_call_ms_per_update']} ms/update; one weight sync "
+            f"{row['sync_weights_ms']} ms vs {row['training_step_ms_without_sync']} ms per training step; ratios: "
+            + ", ".join(f"{k} {v}" for k, v in row["ratios"].items()),
+            "",
+        ]
     if results.get("sweep"):
         lines += ["| runners | envs/runner | env steps/s | ms/update all included |", "|---|---|---|---|"]
         for row in results["sweep"]:
-            lines.append(f"| {row['runners']} | {row['envs_per_runner']} | {row['env_steps_per_s']} "
-                         f"| {row['ms_per_update_all_included']} |")
+            lines.append(
+                f"| {row['runners']} | {row['envs_per_runner']} | {row['env_steps_per_s']} "
+                f"| {row['ms_per_update_all_included']} |"
+            )
         lines.append("")
     if results.get("batch"):
         lines += ["| device | batch | bare torch ms/update | ms per 64 samples |", "|---|---|---|---|"]
-        lines += [f"| {r['device']} | {r['batch']} | {r['ms_per_update']} | {r['ms_per_64_samples']} |"
-                  for r in results["batch"]]
+        lines += [
+            f"| {r['device']} | {r['batch']} | {r['ms_per_update']} | {r['ms_per_64_samples']} |"
+            for r in results["batch"]
+        ]
         lines.append("")
     if results.get("predict"):
         keys = list(results["predict"][0])
@@ -385,11 +444,19 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=100, help="updates per bare-torch / learner-call timing")
     p.add_argument("--runners", type=int, nargs="+", default=[0, 1])
     p.add_argument("--envs", type=int, nargs="+", default=[1, 4])
-    p.add_argument("--side-envs", type=int, default=4,
-                   help="FaceFusion side by side: also the fast path with this many envs per runner (1 = off)")
+    p.add_argument(
+        "--side-envs",
+        type=int,
+        default=4,
+        help="FaceFusion side by side: also the fast path with this many envs per runner (1 = off)",
+    )
     p.add_argument("--num-gpus-per-learner", type=float, default=0.0)
-    p.add_argument("--gpu-update-ms", type=float, default=1.5,
-                   help="assumed network time of one FaceFusion update on a GPU, for the prediction")
+    p.add_argument(
+        "--gpu-update-ms",
+        type=float,
+        default=1.5,
+        help="assumed network time of one FaceFusion update on a GPU, for the prediction",
+    )
     p.add_argument("--reuse", default=None, help="results JSON of an earlier run: sections not run now come from it")
     p.add_argument("--out", default=None)
     args = p.parse_args()
@@ -397,18 +464,19 @@ def main() -> None:
     results: dict = {"side_by_side": []}
     try:
         if "cartpole" in args.sections:
-            results["side_by_side"].append(side_by_side("CartPole-v1", args.seconds, args.repeats, args.num_gpus_per_learner))
+            results["side_by_side"].append(
+                side_by_side("CartPole-v1", args.seconds, args.repeats, args.num_gpus_per_learner)
+            )
             print(json.dumps(results["side_by_side"][-1]), flush=True)
         if "facefusion" in args.sections:
-            results["side_by_side"].append(side_by_side("FaceFusion-v0", args.seconds, args.repeats, args.num_gpus_per_learner,
-                                                        args.side_envs))
+            results["side_by_side"].append(
+                side_by_side("FaceFusion-v0", args.seconds, args.repeats, args.num_gpus_per_learner, args.side_envs)
+            )
             print(json.dumps(results["side_by_side"][-1]), flush=True)
         if "sweep" in args.sections:
-            results["sweep"] = sweep("FaceFusion-v0", args.runners, args.envs, args.seconds,
-                                     args.num_gpus_per_learner)
+            results["sweep"] = sweep("FaceFusion-v0", args.runners, args.envs, args.seconds, args.num_gpus_per_learner)
         if "batch" in args.sections:
-            results["batch"] = batch_scaling("FaceFusion-v0", [64, 256, 1024], args.repeats,
-                                             args.num_gpus_per_learner)
+            results["batch"] = batch_scaling("FaceFusion-v0", [64, 256, 1024], args.repeats, args.num_gpus_per_learner)
         if args.reuse:  # sections not run now come from an earlier run's results
             earlier = json.loads(Path(args.reuse).read_text())
             envs_now = {row["env"] for row in results["side_by_side"]}
@@ -419,8 +487,9 @@ def main() -> None:
             results["reused_from"] = {"file": args.reuse, "sections": sorted(set(earlier) - set(args.sections))}
         by_env = {row["env"]: row for row in results["side_by_side"]}
         if "predict" in args.sections and "FaceFusion-v0" in by_env and results.get("sweep"):
-            results["predict"] = predict(by_env["FaceFusion-v0"], results["sweep"], args.gpu_update_ms,
-                                         by_env.get("CartPole-v1"))
+            results["predict"] = predict(
+                by_env["FaceFusion-v0"], results["sweep"], args.gpu_update_ms, by_env.get("CartPole-v1")
+            )
     finally:
         ray.shutdown()
     print(markdown(results))

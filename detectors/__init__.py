@@ -6,6 +6,7 @@
 
 Names are loaded on first use, so `import detectors` does not import torch.
 """
+
 from importlib import import_module
 
 _EXPORTS = {

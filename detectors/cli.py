@@ -1,6 +1,7 @@
 """`rlff-detectors COMMAND [ARGS]`: one console script over the detectors' command lines, which
 also run as `python -m detectors.train`, `python -m detectors.report`, `python -m detectors.judge`
 (the same arguments; `rlff-detectors COMMAND --help` lists them)."""
+
 from __future__ import annotations
 
 import importlib

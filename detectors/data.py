@@ -10,6 +10,7 @@ ground-truth face box, the critic's image size) with the source face pasted at t
 placement. `tests/test_detectors.py` checks the crops match the env's `realism_crop()` pixel
 for pixel, and that `env_placement` draws the env's start placements.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,15 @@ def jitter_box(box: np.ndarray, shift: tuple[float, float] = (0.0, 0.0), zoom: f
     return np.array([cx - zoom * w / 2, cy - zoom * h / 2, cx + zoom * w / 2, cy + zoom * h / 2])
 
 
-def composite_crop(faces: FaceSet, target: int, source: int, matrix: np.ndarray | None,
-                   box: np.ndarray, size: int = IMAGE_SIZE, context: float = fusion.CROP_CONTEXT) -> np.ndarray:
+def composite_crop(
+    faces: FaceSet,
+    target: int,
+    source: int,
+    matrix: np.ndarray | None,
+    box: np.ndarray,
+    size: int = IMAGE_SIZE,
+    context: float = fusion.CROP_CONTEXT,
+) -> np.ndarray:
     """(size, size, 3) uint8 crop around `box` of the target photo with the source face
     pasted by `matrix` (None: the target photo alone, i.e. a real crop)."""
     target_crop = fusion.face_crop(faces.images[target], box, size, context)
@@ -69,8 +77,13 @@ def other_photo(faces: FaceSet, target: int, rng: np.random.Generator) -> int:
     return [i for i, f in enumerate(files) if f != name][j]
 
 
-def misplacement(rng: np.random.Generator, max_offset: float = 0.3, scale_range=(0.8, 1.25),
-                 min_offset: float = 0.08, min_scale_error: float = 0.06) -> tuple[float, float, float]:
+def misplacement(
+    rng: np.random.Generator,
+    max_offset: float = 0.3,
+    scale_range=(0.8, 1.25),
+    min_offset: float = 0.08,
+    min_scale_error: float = 0.06,
+) -> tuple[float, float, float]:
     """(dx, dy, scale) of a clearly wrong placement: offset uniform in +-max_offset face sizes
     per axis, scale log-uniform in scale_range, redrawn until the offset exceeds
     `min_offset` or the scale error `min_scale_error` (tiny displacements look real)."""
@@ -103,9 +116,18 @@ class CropSampler:
     starts include many of those. Crops are `size` px square.
     """
 
-    def __init__(self, faces: FaceSet, rng: np.random.Generator, size: int = IMAGE_SIZE, shift: float = 0.04,
-                 zoom: float = 0.06, swap_fraction: float = 0.5, near_fraction: float = 0.5,
-                 near_offset: float = 0.12, rotate: float = 10.0):
+    def __init__(
+        self,
+        faces: FaceSet,
+        rng: np.random.Generator,
+        size: int = IMAGE_SIZE,
+        shift: float = 0.04,
+        zoom: float = 0.06,
+        swap_fraction: float = 0.5,
+        near_fraction: float = 0.5,
+        near_offset: float = 0.12,
+        rotate: float = 10.0,
+    ):
         if len(faces) == 0:
             raise ValueError("CropSampler: empty face set")
         self.faces, self.rng, self.size = faces, rng, size
@@ -122,8 +144,9 @@ class CropSampler:
 
     def _box(self, geo: Geometry) -> np.ndarray:
         r = self.rng
-        return jitter_box(geo.box, tuple(r.uniform(-self.shift, self.shift, 2)),
-                          math.exp(r.uniform(-self.zoom, self.zoom)))
+        return jitter_box(
+            geo.box, tuple(r.uniform(-self.shift, self.shift, 2)), math.exp(r.uniform(-self.zoom, self.zoom))
+        )
 
     def _turn(self, crop: np.ndarray) -> np.ndarray:
         """Rotate a crop about its centre by up to +-`rotate` degrees (head tilt)."""
@@ -131,8 +154,9 @@ class CropSampler:
             return crop
         c = self.size / 2 - 0.5
         m = cv2.getRotationMatrix2D((c, c), self.rng.uniform(-self.rotate, self.rotate), 1.0)
-        return cv2.warpAffine(crop, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REFLECT_101)
+        return cv2.warpAffine(
+            crop, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+        )
 
     def reals(self, n: int) -> np.ndarray:
         """(n, size, size, 3) uint8 real crops of random faces."""
@@ -167,8 +191,14 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, flip: float = 0.5, brightness: float = 0.1,
-            contrast: float = 0.1, saturation: float = 0.1) -> torch.Tensor:
+def augment(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    flip: float = 0.5,
+    brightness: float = 0.1,
+    contrast: float = 0.1,
+    saturation: float = 0.1,
+) -> torch.Tensor:
     """Random horizontal flips and small colour jitter of a [-1, 1] batch (N, 3, H, W)."""
     n = len(x)
 
@@ -181,6 +211,6 @@ def augment(x: torch.Tensor, generator: torch.Generator, flip: float = 0.5, brig
     x = x * factor(brightness)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * factor(contrast) + mean
-    grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    grey = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
     x = (x - grey) * factor(saturation) + grey
     return x.clamp(0, 1) * 2 - 1

@@ -1,5 +1,6 @@
 """Detectors' files: checkpoints written atomically (the writers are `envs.files`', re-exported
 here for the detectors' commands), and what each checkpoint file is, for clear errors."""
+
 from __future__ import annotations
 
 import io
@@ -9,8 +10,16 @@ import torch
 
 from envs.files import grid, write_bytes, write_figure, write_json, write_png
 
-__all__ = ["describe", "grid", "save_state_dict", "write_bytes", "write_figure", "write_json", "write_png",
-           "wrong_checkpoint"]
+__all__ = [
+    "describe",
+    "grid",
+    "save_state_dict",
+    "write_bytes",
+    "write_figure",
+    "write_json",
+    "write_png",
+    "wrong_checkpoint",
+]
 
 
 def save_state_dict(module: torch.nn.Module, path: str) -> str:

@@ -27,6 +27,7 @@ discriminator convolution (Miyato et al. 2018) instead of the example's batch no
 
 The generator keeps the example's batch norm; only the discriminator is used as a critic.
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,9 +39,9 @@ from envs.fusion import CROP_SIZE
 
 IMAGE_SIZES = (32, 64)  # crop sides both networks are built for
 IMAGE_SIZE = CROP_SIZE  # default side of the crops both networks work on: the env's realism crop (see above)
-NZ = 100          # latent vector size
-NGF = 16          # generator feature maps (the example's 64 is too slow on a CPU)
-NDF = 8           # discriminator feature maps: 8-16-32 (-64 at 64 px), small enough to score in an env step
+NZ = 100  # latent vector size
+NGF = 16  # generator feature maps (the example's 64 is too slow on a CPU)
+NDF = 8  # discriminator feature maps: 8-16-32 (-64 at 64 px), small enough to score in an env step
 
 
 def weights_init(m: nn.Module) -> None:
@@ -48,8 +49,7 @@ def weights_init(m: nn.Module) -> None:
     For a spectrally normalised conv the raw (`original`) weight is initialised."""
     classname = m.__class__.__name__
     if "Conv" in classname:
-        weight = (m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight")
-                  else m.weight)
+        weight = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
         nn.init.normal_(weight.data, 0.0, 0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias.data)
@@ -61,8 +61,7 @@ def weights_init(m: nn.Module) -> None:
 def _up(cin: int, cout: int, first: bool = False) -> nn.Sequential:
     """Generator block: transposed conv doubling the side (4 x 4 from 1 x 1 when `first`)."""
     stride, pad = (1, 0) if first else (2, 1)
-    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, stride, pad, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(True))
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, stride, pad, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:
@@ -76,15 +75,15 @@ class Generator(nn.Module):
     def __init__(self, nz: int = NZ, ngf: int = NGF, image_size: int = IMAGE_SIZE):
         super().__init__()
         self.nz, self.ngf, self.image_size = nz, ngf, check_size(image_size)
-        mult = image_size // 8                      # 8 at 64 px (the example), 4 at 32 px
+        mult = image_size // 8  # 8 at 64 px (the example), 4 at 32 px
         blocks = [_up(nz, ngf * mult, first=True)]  # (ngf*mult) x 4 x 4
-        while mult > 1:                             # each block: half the maps, twice the side
+        while mult > 1:  # each block: half the maps, twice the side
             blocks.append(_up(ngf * mult, ngf * mult // 2))
             mult //= 2
-        self.main = nn.Sequential(                  # ngf x S/2 x S/2 after the blocks
+        self.main = nn.Sequential(  # ngf x S/2 x S/2 after the blocks
             *blocks,
             nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False),
-            nn.Tanh(),                              # 3 x S x S
+            nn.Tanh(),  # 3 x S x S
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -98,10 +97,10 @@ class Discriminator(nn.Module):
         super().__init__()
         self.ndf, self.image_size = ndf, check_size(image_size)
         blocks, cin, cout, side = [], 3, ndf, image_size
-        while side > 4:                             # ndf x S/2 x S/2, (ndf*2) x S/4 x S/4, ...
+        while side > 4:  # ndf x S/2 x S/2, (ndf*2) x S/4 x S/4, ...
             blocks.append(_down(cin, cout))
             cin, cout, side = cout, cout * 2, side // 2
-        self.main = nn.Sequential(                  # cin x 4 x 4 after the blocks
+        self.main = nn.Sequential(  # cin x 4 x 4 after the blocks
             *blocks,
             spectral_norm(nn.Conv2d(cin, 1, 4, 1, 0)),  # 1 x 1 x 1
         )

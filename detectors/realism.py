@@ -10,6 +10,7 @@ It pickles by value (the state_dict travels with it), so Ray can ship an env con
 one to workers that cannot see the checkpoint file. It never changes torch's thread count:
 a Ray worker sets torch.set_num_threads(1) itself, and the scorer runs in whatever it set.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,13 +52,14 @@ class NumpyCritic:
             padded = np.full((side + 2, side + 2, channels), 127.5 if i == 0 else 0.0, np.float32)
             half, (s0, s1, s2) = side // 2, padded.strides
             patches = as_strided(padded, (half, half, 4, 4, channels), (2 * s0, 2 * s1, s0, s1, s2))
-            columns = np.ones((half * half, 16 * channels + 1), np.float32)   # last column: bias
+            columns = np.ones((half * half, 16 * channels + 1), np.float32)  # last column: bias
             weights = np.ascontiguousarray(np.vstack([w, b[None]]), np.float32)
             y = np.empty((half * half, w.shape[1]), np.float32)
-            self.layers.append((padded, patches, columns, columns[:, :-1].reshape(patches.shape), weights,
-                                y, np.empty_like(y)))
+            self.layers.append(
+                (padded, patches, columns, columns[:, :-1].reshape(patches.shape), weights, y, np.empty_like(y))
+            )
             side, channels = half, w.shape[1]
-        self.features = np.empty((side, side, channels), np.float32)     # 4 x 4 into the last conv
+        self.features = np.empty((side, side, channels), np.float32)  # 4 x 4 into the last conv
         self.last_w = np.ascontiguousarray(ws[-1][:, 0], np.float32)
         self.last_b = float(bs[-1][0])
         self.inputs = [layer[0][1:-1, 1:-1] for layer in self.layers[1:]] + [self.features]
@@ -68,7 +70,7 @@ class NumpyCritic:
             np.copyto(patch_view, patches)
             np.matmul(columns, w, out=y)
             np.multiply(y, 0.2, out=scaled)
-            np.maximum(y.reshape(out.shape), scaled.reshape(out.shape), out=out)   # leaky ReLU
+            np.maximum(y.reshape(out.shape), scaled.reshape(out.shape), out=out)  # leaky ReLU
         return float(self.features.reshape(-1) @ self.last_w + self.last_b)
 
 
@@ -79,8 +81,11 @@ def resolve_checkpoint(path: str | os.PathLike) -> str:
         path = os.path.join(path, CHECKPOINT)
     if not os.path.isfile(path) or os.path.basename(path) in files.KNOWN_FILES.keys() - {CHECKPOINT}:
         error = ValueError if os.path.exists(path) else FileNotFoundError
-        raise error(files.wrong_checkpoint(given, f"a realism critic: {CHECKPOINT} or the folder "
-                                                  "`python -m detectors.train --out DIR` wrote it to"))
+        raise error(
+            files.wrong_checkpoint(
+                given, f"a realism critic: {CHECKPOINT} or the folder `python -m detectors.train --out DIR` wrote it to"
+            )
+        )
     return path
 
 
@@ -93,7 +98,7 @@ class Realism:
         self._build()
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike) -> "Realism":
+    def from_checkpoint(cls, path: str | os.PathLike) -> Realism:
         file = resolve_checkpoint(path)
         try:
             state = torch.load(file, map_location="cpu", weights_only=True)
@@ -133,8 +138,10 @@ class Realism:
             crops = crops[None]
         size = self.image_size
         if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
-            raise ValueError(f"Realism expects uint8 RGB crops of shape (N, {size}, {size}, 3) "
-                             f"or ({size}, {size}, 3); got {given.shape} {given.dtype}")
+            raise ValueError(
+                f"Realism expects uint8 RGB crops of shape (N, {size}, {size}, 3) "
+                f"or ({size}, {size}, 3); got {given.shape} {given.dtype}"
+            )
         if len(crops) == 0:
             return np.zeros(0, np.float32)
         if len(crops) <= SMALL_BATCH:

@@ -17,6 +17,7 @@ Writes report.json (auc_random, auc_oracle, auc_generated, auc_random_swap, coun
 scores, mean score by offset), report.md and scores.png (histograms) to --out (default:
 the checkpoint folder).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,13 +40,15 @@ OFFSETS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25)
 
 def real_crops(faces: FaceSet, size: int) -> np.ndarray:
     """Every face's realism crop and its mirror image."""
-    crops = np.stack([data.composite_crop(faces, i, i, None, data.geometry(faces, i, i).box, size)
-                      for i in range(len(faces))])
+    crops = np.stack(
+        [data.composite_crop(faces, i, i, None, data.geometry(faces, i, i).box, size) for i in range(len(faces))]
+    )
     return np.concatenate([crops, crops[:, :, ::-1]])
 
 
-def placed_crops(faces: FaceSet, n: int, rng: np.random.Generator, swap: bool, random_place: bool,
-                 size: int) -> np.ndarray:
+def placed_crops(
+    faces: FaceSet, n: int, rng: np.random.Generator, swap: bool, random_place: bool, size: int
+) -> np.ndarray:
     """n composites: self or swap, at an env-drawn random placement or the ground truth."""
     out = np.empty((n, size, size, 3), np.uint8)
     for k in range(n):
@@ -63,8 +66,9 @@ def offset_crops(faces: FaceSet, offset: float, rng: np.random.Generator, size: 
     for t in range(len(faces)):
         geo = data.geometry(faces, t, t)
         a = rng.uniform(0, 2 * np.pi)
-        out.append(data.composite_crop(faces, t, t, data.placed(geo, offset * np.cos(a), offset * np.sin(a)),
-                                       geo.box, size))
+        out.append(
+            data.composite_crop(faces, t, t, data.placed(geo, offset * np.cos(a), offset * np.sin(a)), geo.box, size)
+        )
     return np.stack(out)
 
 
@@ -80,8 +84,9 @@ def generated_crops(checkpoint_dir: str, n: int, seed: int) -> np.ndarray | None
         return data.to_uint8(net(torch.randn(n, nz, generator=torch.Generator().manual_seed(seed))))
 
 
-def evaluate(checkpoint: str, faces: str | FaceSet = "default", split: str = "heldout", n: int = 200,
-             seed: int = 0) -> tuple[dict, dict]:
+def evaluate(
+    checkpoint: str, faces: str | FaceSet = "default", split: str = "heldout", n: int = 200, seed: int = 0
+) -> tuple[dict, dict]:
     """(report dict, scores per group)."""
     file = resolve_checkpoint(checkpoint)
     critic = Realism.from_checkpoint(file)
@@ -90,11 +95,13 @@ def evaluate(checkpoint: str, faces: str | FaceSet = "default", split: str = "he
         raise ValueError(f"the {split!r} split has {len(face_set)} faces; the report needs faces of two photos or more")
     rng = np.random.default_rng(seed)
     size = critic.image_size
-    crops = {"real": real_crops(face_set, size),
-             "random": placed_crops(face_set, n, rng, swap=False, random_place=True, size=size),
-             "random_swap": placed_crops(face_set, n, rng, swap=True, random_place=True, size=size),
-             "oracle": placed_crops(face_set, n, rng, swap=True, random_place=False, size=size),
-             "generated": generated_crops(os.path.dirname(file), n, seed)}
+    crops = {
+        "real": real_crops(face_set, size),
+        "random": placed_crops(face_set, n, rng, swap=False, random_place=True, size=size),
+        "random_swap": placed_crops(face_set, n, rng, swap=True, random_place=True, size=size),
+        "oracle": placed_crops(face_set, n, rng, swap=True, random_place=False, size=size),
+        "generated": generated_crops(os.path.dirname(file), n, seed),
+    }
     scores = {k: critic(v) for k, v in crops.items() if v is not None}
     real = scores["real"]
 
@@ -105,13 +112,21 @@ def evaluate(checkpoint: str, faces: str | FaceSet = "default", split: str = "he
         return float(roc_auc_score(y, np.r_[real, scores[group]]))
 
     by_offset = {f"{o:g}": float(critic(offset_crops(face_set, o, rng, size)).mean()) for o in OFFSETS}
-    report = {"checkpoint": os.path.abspath(file), "split": split, "faces": len(face_set), "seed": seed,
-              "image_size": size, "ndf": critic.ndf,
-              "auc_random": auc("random"), "auc_random_swap": auc("random_swap"),
-              "auc_oracle": auc("oracle"), "auc_generated": auc("generated"),
-              "counts": {k: int(len(v)) for k, v in scores.items()},
-              "mean_score": {k: float(v.mean()) for k, v in scores.items()},
-              "mean_score_by_offset": by_offset}
+    report = {
+        "checkpoint": os.path.abspath(file),
+        "split": split,
+        "faces": len(face_set),
+        "seed": seed,
+        "image_size": size,
+        "ndf": critic.ndf,
+        "auc_random": auc("random"),
+        "auc_random_swap": auc("random_swap"),
+        "auc_oracle": auc("oracle"),
+        "auc_generated": auc("generated"),
+        "counts": {k: int(len(v)) for k, v in scores.items()},
+        "mean_score": {k: float(v.mean()) for k, v in scores.items()},
+        "mean_score_by_offset": by_offset,
+    }
     return report, scores
 
 
@@ -133,20 +148,30 @@ def markdown(report: dict) -> str:
     def fmt(v):
         return "-" if v is None else f"{v:.3f}"
 
-    rows = [f"# Realism critic report\n\n`{report['checkpoint']}`, {report['faces']} {report['split']} faces\n",
-            "| group | n | mean P(real) | AUC real vs group |", "|---|---|---|---|"]
+    rows = [
+        f"# Realism critic report\n\n`{report['checkpoint']}`, {report['faces']} {report['split']} faces\n",
+        "| group | n | mean P(real) | AUC real vs group |",
+        "|---|---|---|---|",
+    ]
     for g in GROUPS:
         if g in report["counts"]:
-            rows.append(f"| {g} | {report['counts'][g]} | {fmt(report['mean_score'][g])} | "
-                        f"{fmt(report.get('auc_' + g)) if g != 'real' else '-'} |")
-    rows += ["", "Mean P(real) of self composites by offset (face sizes): " + ", ".join(
-        f"{k}: {v:.3f}" for k, v in report["mean_score_by_offset"].items()), ""]
+            rows.append(
+                f"| {g} | {report['counts'][g]} | {fmt(report['mean_score'][g])} | "
+                f"{fmt(report.get('auc_' + g)) if g != 'real' else '-'} |"
+            )
+    rows += [
+        "",
+        "Mean P(real) of self composites by offset (face sizes): "
+        + ", ".join(f"{k}: {v:.3f}" for k, v in report["mean_score_by_offset"].items()),
+        "",
+    ]
     return "\n".join(rows)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m detectors.report", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m detectors.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--checkpoint", required=True, help="training output dir or discriminator.pt")
     ap.add_argument("--faces", default="default")
     ap.add_argument("--split", default="heldout", choices=("train", "heldout", "all"))

@@ -16,6 +16,7 @@ Writes to --out: discriminator.pt and generator.pt (state_dicts, every epoch),
 config.json (settings, epoch, history), samples_epoch_NNN.png (a grid of generator samples
 from fixed noise, every epoch) and losses.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,18 +43,18 @@ DISCRIMINATOR, GENERATOR, CONFIG = "discriminator.pt", "generator.pt", "config.j
 class Settings:
     faces: str = "default"
     out: str = "runs/detectors"
-    epochs: int = 16               # ~1-1.5 min on 2 shared cores with ~80 training faces
-    iters_per_epoch: int = 40      # batches per epoch: many augmented crops of ~80 faces
-    batch_size: int = 64           # real crops per batch; as many fakes (3/4 composites, 1/4 generated)
+    epochs: int = 16  # ~1-1.5 min on 2 shared cores with ~80 training faces
+    iters_per_epoch: int = 40  # batches per epoch: many augmented crops of ~80 faces
+    batch_size: int = 64  # real crops per batch; as many fakes (3/4 composites, 1/4 generated)
     seed: int = 0
-    image_size: int = IMAGE_SIZE   # crop side; the env's realism crop follows the critic's
+    image_size: int = IMAGE_SIZE  # crop side; the env's realism crop follows the critic's
     ndf: int = NDF
     ngf: int = NGF
     nz: int = NZ
-    lr_d: float = 4e-4             # two time-scale update rule, as for SN-GAN: D learns faster
+    lr_d: float = 4e-4  # two time-scale update rule, as for SN-GAN: D learns faster
     lr_g: float = 2e-4
     split: str = "train"
-    threads: int | None = None     # torch threads; None leaves torch's setting alone
+    threads: int | None = None  # torch threads; None leaves torch's setting alone
     dry_run: bool = False
     progress: bool = True
 
@@ -82,8 +83,10 @@ def train(settings: Settings) -> dict:
     if s.dry_run:
         s = Settings(**{**asdict(s), "epochs": 1, "iters_per_epoch": 2, "batch_size": min(s.batch_size, 8)})
     if s.epochs < 1 or s.iters_per_epoch < 1 or s.batch_size < 2:
-        raise ValueError(f"need epochs >= 1, iters_per_epoch >= 1, batch_size >= 2; got "
-                         f"{s.epochs}, {s.iters_per_epoch}, {s.batch_size}")
+        raise ValueError(
+            f"need epochs >= 1, iters_per_epoch >= 1, batch_size >= 2; got "
+            f"{s.epochs}, {s.iters_per_epoch}, {s.batch_size}"
+        )
     if s.threads:
         torch.set_num_threads(s.threads)
     torch.manual_seed(s.seed)
@@ -102,11 +105,11 @@ def train(settings: Settings) -> dict:
     fixed_noise = torch.randn(64, s.nz, generator=torch.Generator().manual_seed(s.seed))
 
     b = s.batch_size
-    n_gen = max(1, b // 4)        # a GAN keeps the critic honest about faces; composites teach placement
+    n_gen = max(1, b // 4)  # a GAN keeps the critic honest about faces; composites teach placement
     n_comp = b - n_gen
     labels = torch.cat([torch.ones(b), torch.zeros(n_comp + n_gen)])
-    history: list[dict] = []       # per batch
-    epochs: list[dict] = []        # per-epoch means
+    history: list[dict] = []  # per batch
+    epochs: list[dict] = []  # per-epoch means
     config: dict = {}
     t0 = time.perf_counter()
 
@@ -136,11 +139,23 @@ def train(settings: Settings) -> dict:
                 opt_g.step()
 
                 p = torch.sigmoid(logits.detach())
-                history.append({"epoch": epoch, "loss_d": loss_d.item(), "loss_g": loss_g.item(),
-                                "p_real": float(p[:b].mean()), "p_composite": float(p[b:b + n_comp].mean()),
-                                "p_generated": float(p[b + n_comp:].mean())})
-                bar.set_postfix(epoch=epoch, loss_d=f"{loss_d.item():.3f}", loss_g=f"{loss_g.item():.3f}",
-                                real=f"{history[-1]['p_real']:.2f}", comp=f"{history[-1]['p_composite']:.2f}")
+                history.append(
+                    {
+                        "epoch": epoch,
+                        "loss_d": loss_d.item(),
+                        "loss_g": loss_g.item(),
+                        "p_real": float(p[:b].mean()),
+                        "p_composite": float(p[b : b + n_comp].mean()),
+                        "p_generated": float(p[b + n_comp :].mean()),
+                    }
+                )
+                bar.set_postfix(
+                    epoch=epoch,
+                    loss_d=f"{loss_d.item():.3f}",
+                    loss_g=f"{loss_g.item():.3f}",
+                    real=f"{history[-1]['p_real']:.2f}",
+                    comp=f"{history[-1]['p_composite']:.2f}",
+                )
                 bar.update()
 
             # per epoch: samples from fixed noise (batch statistics, as in the DCGAN example),
@@ -153,10 +168,15 @@ def train(settings: Settings) -> dict:
             last = [h for h in history if h["epoch"] == epoch]
             means = {k: float(np.mean([h[k] for h in last])) for k in last[0] if k != "epoch"}
             epochs.append({"epoch": epoch, **means})
-            config = {"settings": asdict(s), "epoch": epoch, "iterations": len(history),
-                      "train_faces": len(faces), "elapsed_s": round(time.perf_counter() - t0, 2),
-                      "models": {"ndf": s.ndf, "ngf": s.ngf, "nz": s.nz, "image_size": s.image_size},
-                      "epochs": epochs}
+            config = {
+                "settings": asdict(s),
+                "epoch": epoch,
+                "iterations": len(history),
+                "train_faces": len(faces),
+                "elapsed_s": round(time.perf_counter() - t0, 2),
+                "models": {"ndf": s.ndf, "ngf": s.ngf, "nz": s.nz, "image_size": s.image_size},
+                "epochs": epochs,
+            }
             files.write_json(os.path.join(s.out, CONFIG), config)
             _loss_plot(history, os.path.join(s.out, "losses.png"))
     finally:
@@ -167,30 +187,53 @@ def train(settings: Settings) -> dict:
 
 def parse_args(argv=None) -> Settings:
     d = Settings()
-    ap = argparse.ArgumentParser(prog="python -m detectors.train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m detectors.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--faces", default=d.faces, help="'default' (embedded faces), a face cache dir or an image folder")
     ap.add_argument("--epochs", type=int, default=d.epochs)
     ap.add_argument("--iters-per-epoch", type=int, default=d.iters_per_epoch)
     ap.add_argument("--batch-size", type=int, default=d.batch_size)
     ap.add_argument("--out", default=d.out)
     ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--image-size", type=int, default=d.image_size, choices=IMAGE_SIZES,
-                    help="crop side in px (critic cost per env step: 32 is ~2.5x cheaper than 64)")
+    ap.add_argument(
+        "--image-size",
+        type=int,
+        default=d.image_size,
+        choices=IMAGE_SIZES,
+        help="crop side in px (critic cost per env step: 32 is ~2.5x cheaper than 64)",
+    )
     ap.add_argument("--ndf", type=int, default=d.ndf, help="discriminator width (critic cost per env step)")
     ap.add_argument("--ngf", type=int, default=d.ngf)
     ap.add_argument("--lr-d", type=float, default=d.lr_d)
     ap.add_argument("--lr-g", type=float, default=d.lr_g)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (default 1: these small convs gain little from more, and on "
-                         "shared cores OpenMP threads slow training down several-fold; crops are "
-                         "drawn in a second thread meanwhile)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: these small convs gain little from more, and on "
+        "shared cores OpenMP threads slow training down several-fold; crops are "
+        "drawn in a second thread meanwhile)",
+    )
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--dry-run", action="store_true", help="one epoch of two tiny batches (for tests)")
     a = ap.parse_args(argv)
-    return Settings(faces=a.faces, out=a.out, epochs=a.epochs, iters_per_epoch=a.iters_per_epoch,
-                    batch_size=a.batch_size, seed=a.seed, image_size=a.image_size, ndf=a.ndf, ngf=a.ngf, lr_d=a.lr_d, lr_g=a.lr_g,
-                    threads=a.threads, dry_run=a.dry_run, progress=not a.no_progress)
+    return Settings(
+        faces=a.faces,
+        out=a.out,
+        epochs=a.epochs,
+        iters_per_epoch=a.iters_per_epoch,
+        batch_size=a.batch_size,
+        seed=a.seed,
+        image_size=a.image_size,
+        ndf=a.ndf,
+        ngf=a.ngf,
+        lr_d=a.lr_d,
+        lr_g=a.lr_g,
+        threads=a.threads,
+        dry_run=a.dry_run,
+        progress=not a.no_progress,
+    )
 
 
 def main(argv=None) -> int:
@@ -201,9 +244,11 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     last = config["epochs"][-1]
-    print(f"trained {config['iterations']} batches in {config['elapsed_s']:.1f}s on {config['train_faces']} faces; "
-          f"D(real)={last['p_real']:.2f} D(composite)={last['p_composite']:.2f} "
-          f"D(generated)={last['p_generated']:.2f}; wrote {os.path.abspath(settings.out)}")
+    print(
+        f"trained {config['iterations']} batches in {config['elapsed_s']:.1f}s on {config['train_faces']} faces; "
+        f"D(real)={last['p_real']:.2f} D(composite)={last['p_composite']:.2f} "
+        f"D(generated)={last['p_generated']:.2f}; wrote {os.path.abspath(settings.out)}"
+    )
     return 0
 
 

@@ -1,9 +1,10 @@
 """Gymnasium environments for RL face fusion. Importing this package registers them:
 
-    import gymnasium as gym
-    import envs  # noqa: F401
-    env = gym.make("FaceFusion-v0")            # or gym.make("envs:FaceFusion-v0") without the import
+import gymnasium as gym
+import envs  # noqa: F401
+env = gym.make("FaceFusion-v0")            # or gym.make("envs:FaceFusion-v0") without the import
 """
+
 from gymnasium.envs.registration import register, registry
 
 MAX_EPISODE_STEPS = 50

@@ -9,6 +9,7 @@ from scikit-image's sample images, in place of the LFW crops' mirrored padding).
 so the ground truth, tolerances and rewards stay exact. Works on observation-size luminance
 (a few hundred microseconds per reset).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -18,8 +19,23 @@ import cv2
 import numpy as np
 
 # scikit-image sample images with no face in them (camera and astronaut have one)
-BACKGROUNDS = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "coins", "moon", "page", "text",
-               "clock", "horse", "hubble_deep_field", "immunohistochemistry", "cell")
+BACKGROUNDS = (
+    "coffee",
+    "chelsea",
+    "rocket",
+    "brick",
+    "grass",
+    "gravel",
+    "coins",
+    "moon",
+    "page",
+    "text",
+    "clock",
+    "horse",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "cell",
+)
 
 
 @lru_cache(maxsize=1)
@@ -49,7 +65,7 @@ def random_background(size: int, rng: np.random.Generator) -> np.ndarray | None:
     h, w = image.shape
     side = int(rng.integers(max(min(h, w) // 4, 8), min(h, w) + 1))
     y, x = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
-    crop = cv2.resize(image[y:y + side, x:x + side], (size, size), interpolation=cv2.INTER_AREA)
+    crop = cv2.resize(image[y : y + side, x : x + side], (size, size), interpolation=cv2.INTER_AREA)
     return crop if rng.random() < 0.5 else crop[:, ::-1]
 
 
@@ -61,17 +77,17 @@ class Augmentation:
     brightness: tuple[float, float] = (-40.0, 40.0)
     gamma: tuple[float, float] = (0.7, 1.4)
     blur_prob: float = 0.3
-    blur_sigma: tuple[float, float] = (0.3, 1.2)      # observation pixels
+    blur_sigma: tuple[float, float] = (0.3, 1.2)  # observation pixels
     sharpen_prob: float = 0.3
     sharpen_amount: tuple[float, float] = (0.5, 2.0)  # unsharp mask
     noise_prob: float = 0.5
-    noise_sigma: tuple[float, float] = (1.0, 8.0)     # grey levels
+    noise_sigma: tuple[float, float] = (1.0, 8.0)  # grey levels
     jpeg_prob: float = 0.3
     jpeg_quality: tuple[int, int] = (30, 95)
-    background_prob: float = 0.4                      # new surroundings outside the face mask
+    background_prob: float = 0.4  # new surroundings outside the face mask
 
     @classmethod
-    def from_config(cls, value) -> "Augmentation | None":
+    def from_config(cls, value) -> Augmentation | None:
         """`augment=` env argument: False/None (off), True (defaults) or a dict of overrides."""
         if value is None or value is False:
             return None

@@ -1,4 +1,5 @@
 """Baseline policies for FaceFusionEnv, with one signature: `policy(observation, env) -> action`."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,7 @@ class OraclePolicy:
         return env.unwrapped.oracle_action()
 
 
-def run_episode(env, policy, *, seed: int | None = None, options: dict | None = None,
-                record: bool = False) -> dict:
+def run_episode(env, policy, *, seed: int | None = None, options: dict | None = None, record: bool = False) -> dict:
     """Roll out one episode; returns the final info, return, step count (and frames)."""
     obs, info = env.reset(seed=seed, options=options)
     frames = [_frame(env)] if record else None

@@ -1,9 +1,11 @@
 """FaceFusionEnv: move and scale a segmented source face onto its ground-truth place."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import gymnasium as gym
@@ -165,8 +167,9 @@ class FaceFusionEnv(gym.Env):
         split_seed: int = 0,
         render_mode: str | None = None,
     ):
-        self._check_arguments(mode, blend, render_mode, obs_size, scale_step, shift_step, realism_weight,
-                              realism_fn, aligned_start_prob)
+        self._check_arguments(
+            mode, blend, render_mode, obs_size, scale_step, shift_step, realism_weight, realism_fn, aligned_start_prob
+        )
         self.faces = self._select_faces(faces, split, mode, heldout_fraction, validation_fraction, split_seed)
         self.mode, self.split, self.blend, self.render_mode = mode, split, blend, render_mode
         self.obs_size = int(obs_size)
@@ -204,8 +207,9 @@ class FaceFusionEnv(gym.Env):
         self._photo_ids = None
         self._crop_frame = None
 
-    def _check_arguments(self, mode, blend, render_mode, obs_size, scale_step, shift_step, realism_weight,
-                         realism_fn, aligned_start_prob) -> None:
+    def _check_arguments(
+        self, mode, blend, render_mode, obs_size, scale_step, shift_step, realism_weight, realism_fn, aligned_start_prob
+    ) -> None:
         """Every argument error names the argument, its value and what is expected."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -228,12 +232,15 @@ class FaceFusionEnv(gym.Env):
     def _select_faces(faces, split, mode, heldout_fraction, validation_fraction, split_seed) -> FaceSet:
         """The faces of `split`; errors name what is missing."""
         face_set = load_faces(faces) if not isinstance(faces, FaceSet) else faces
-        subset = face_set.split(split, heldout_fraction=heldout_fraction, seed=split_seed,
-                                validation_fraction=validation_fraction)
+        subset = face_set.split(
+            split, heldout_fraction=heldout_fraction, seed=split_seed, validation_fraction=validation_fraction
+        )
         if len(subset) == 0:
-            raise ValueError(f"split={split!r} of {len(face_set)} faces is empty (heldout_fraction="
-                             f"{heldout_fraction}, validation_fraction={validation_fraction}); use more photos "
-                             f"or split='all'")
+            raise ValueError(
+                f"split={split!r} of {len(face_set)} faces is empty (heldout_fraction="
+                f"{heldout_fraction}, validation_fraction={validation_fraction}); use more photos "
+                f"or split='all'"
+            )
         if mode == "swap" and len(set(subset.files)) < 2:
             raise ValueError("swap mode needs faces from at least two photos")
         return subset
@@ -276,19 +283,25 @@ class FaceFusionEnv(gym.Env):
     def error(self) -> float:
         """Error in ideal moves: shift steps plus scale steps still to go."""
         p = self.placement
-        return (math.hypot(p.dx, p.dy) / (self.shift_step * self._face_px)
-                + abs(math.log(p.scale)) / math.log(self.scale_step))
+        return math.hypot(p.dx, p.dy) / (self.shift_step * self._face_px) + abs(math.log(p.scale)) / math.log(
+            self.scale_step
+        )
 
     def within_tolerance(self) -> bool:
-        return (self.position_error_px() <= self.position_tolerance_px
-                and self.scale_error() <= self.scale_tolerance)
+        return self.position_error_px() <= self.position_tolerance_px and self.scale_error() <= self.scale_tolerance
 
     def _current_box(self) -> np.ndarray:
         # the displacement has no rotation, so it maps the ground-truth box to the current one
         p, (cx, cy) = self.placement, self._center
         x0, y0, x1, y1 = self._gt_box
-        return np.array([(x0 - cx) * p.scale + cx + p.dx, (y0 - cy) * p.scale + cy + p.dy,
-                         (x1 - cx) * p.scale + cx + p.dx, (y1 - cy) * p.scale + cy + p.dy])
+        return np.array(
+            [
+                (x0 - cx) * p.scale + cx + p.dx,
+                (y0 - cy) * p.scale + cy + p.dy,
+                (x1 - cx) * p.scale + cx + p.dx,
+                (y1 - cy) * p.scale + cy + p.dy,
+            ]
+        )
 
     def iou(self) -> float:
         a, b = self._current_box(), self._gt_box
@@ -303,8 +316,14 @@ class FaceFusionEnv(gym.Env):
         m = self.current_matrix()
         m[:, 2] *= self.k  # the same transform in observation pixels
         # one warp moves face luminance and mask together (2-channel image)
-        warped = cv2.warpAffine(self._episode_source, m, (self.obs_size, self.obs_size),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        warped = cv2.warpAffine(
+            self._episode_source,
+            m,
+            (self.obs_size, self.obs_size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
         target = self._episode_target
         alpha = warped[..., 1]
         obs = np.empty((self.obs_size, self.obs_size, 3), np.uint8)
@@ -316,8 +335,14 @@ class FaceFusionEnv(gym.Env):
     def fused_image(self, blend: str | None = None) -> np.ndarray:
         """The full-size fused RGB image at the current placement."""
         t, s = self.target_index, self.source_index
-        return fusion.fuse(self.faces.images[t], self.faces.images[s], self.faces.masks[s],
-                           self.current_matrix(), blend or self.blend, target_mask=self.faces.masks[t])
+        return fusion.fuse(
+            self.faces.images[t],
+            self.faces.images[s],
+            self.faces.masks[s],
+            self.current_matrix(),
+            blend or self.blend,
+            target_mask=self.faces.masks[t],
+        )
 
     def realism_crop(self, size: int | None = None) -> np.ndarray:
         """The crop around the ground-truth face that the realism critic scores, `size` px
@@ -395,9 +420,16 @@ class FaceFusionEnv(gym.Env):
             half = 0.5 * self.shift_step * self._face_px
             dx, dy = self.np_random.uniform(-half, half, size=2)
             return Placement(float(dx), float(dy), 1.0)
-        return Placement(*fusion.draw_displacement(  # tolerance from observation to canvas pixels
-            self.np_random, self._face_px, self.position_tolerance_px / self.k, self.max_offset,
-            self.max_scale_change, self.scale_tolerance))
+        return Placement(
+            *fusion.draw_displacement(  # tolerance from observation to canvas pixels
+                self.np_random,
+                self._face_px,
+                self.position_tolerance_px / self.k,
+                self.max_offset,
+                self.max_scale_change,
+                self.scale_tolerance,
+            )
+        )
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -441,8 +473,9 @@ class FaceFusionEnv(gym.Env):
         return target_grey, np.stack([source_grey, source_pair[..., 1]], -1)
 
     def step(self, action):
-        if not (isinstance(action, (int, np.integer)) or (isinstance(action, np.ndarray) and action.shape == ())) \
-                or not 0 <= int(action) < len(ACTION_NAMES):
+        if not (
+            isinstance(action, (int, np.integer)) or (isinstance(action, np.ndarray) and action.shape == ())
+        ) or not 0 <= int(action) < len(ACTION_NAMES):
             raise ValueError(f"invalid action {action!r}; expected an int in [0, {len(ACTION_NAMES)})")
         action = int(action)
         if action == STOP:
@@ -451,7 +484,9 @@ class FaceFusionEnv(gym.Env):
 
         before, in_place = self.error(), self.hover_cost and self.within_tolerance()
         self._move(action)
-        reward = self.progress_weight * (before - self.error()) - self.step_cost - (self.hover_cost if in_place else 0.0)
+        reward = (
+            self.progress_weight * (before - self.error()) - self.step_cost - (self.hover_cost if in_place else 0.0)
+        )
         if self.realism_fn is not None:
             previous, self._realism = self._realism, self._score_realism()
             reward += self.realism_weight * (self._realism - previous)

@@ -4,6 +4,7 @@ Each output is written to a temp file in its own folder, flushed to disk, then m
 with os.replace, so a crash or a concurrent reader never sees a half-written JSON, PNG or
 checkpoint. Plain Python, numpy and OpenCV.
 """
+
 from __future__ import annotations
 
 import io
@@ -69,5 +70,5 @@ def grid(images, cols: int = 8, pad: int = 2, fill: int = 255) -> np.ndarray:
     for i, im in enumerate(images):
         r, c = divmod(i, cols)
         y, x = pad + r * (h + pad), pad + c * (w + pad)
-        out[y:y + h, x:x + w] = im
+        out[y : y + h, x : x + w] = im
     return out

@@ -5,6 +5,7 @@ blending styles, and the face crop the realism critic scores (its size and frami
 Everything here is plain numpy/OpenCV on uint8 RGB images so it can run inside an env
 step (hot path) and inside a torch data loader alike.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,16 +15,16 @@ import cv2
 import numpy as np
 
 BLENDS = ("paste", "color", "seamless")
-CROP_SIZE = 32       # side of the realism crop: the critic's default image size (why 32: detectors/models.py)
-CROP_CONTEXT = 1.2   # realism crop side / face box side
+CROP_SIZE = 32  # side of the realism crop: the critic's default image size (why 32: detectors/models.py)
+CROP_CONTEXT = 1.2  # realism crop side / face box side
 
 # FaceFusionEnv's defaults that fix its start distribution, which the critic's env-like
 # composites (detectors) draw from too; `draw_displacement` is the one sampler.
-MAX_OFFSET = 0.25             # start offset per axis, in face sizes
-MAX_SCALE_CHANGE = 0.15       # start scale log-uniform in [1 - this, 1 + this]
-POSITION_TOLERANCE_PX = 2.0   # success: face centre within this many observation pixels ...
-SCALE_TOLERANCE = 0.05        # ... and |scale - 1| within this
-OBS_SIZE = 84                 # observation side, the scale of POSITION_TOLERANCE_PX
+MAX_OFFSET = 0.25  # start offset per axis, in face sizes
+MAX_SCALE_CHANGE = 0.15  # start scale log-uniform in [1 - this, 1 + this]
+POSITION_TOLERANCE_PX = 2.0  # success: face centre within this many observation pixels ...
+SCALE_TOLERANCE = 0.05  # ... and |scale - 1| within this
+OBS_SIZE = 84  # observation side, the scale of POSITION_TOLERANCE_PX
 
 
 def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
@@ -49,9 +50,14 @@ def displaced(matrix: np.ndarray, center, scale: float, shift) -> np.ndarray:
     return m
 
 
-def draw_displacement(rng: np.random.Generator, face_px: float, tolerance_px: float,
-                      max_offset: float = MAX_OFFSET, max_scale_change: float = MAX_SCALE_CHANGE,
-                      scale_tolerance: float = SCALE_TOLERANCE) -> tuple[float, float, float]:
+def draw_displacement(
+    rng: np.random.Generator,
+    face_px: float,
+    tolerance_px: float,
+    max_offset: float = MAX_OFFSET,
+    max_scale_change: float = MAX_SCALE_CHANGE,
+    scale_tolerance: float = SCALE_TOLERANCE,
+) -> tuple[float, float, float]:
     """An episode's start displacement (dx, dy in pixels, scale) as FaceFusionEnv draws it:
     offset uniform in +-`max_offset` x `face_px` per axis, scale log-uniform in
     [1 - max_scale_change, 1 + max_scale_change], redrawn (up to 100 times) while already within
@@ -68,10 +74,11 @@ def draw_displacement(rng: np.random.Generator, face_px: float, tolerance_px: fl
 @dataclass(frozen=True)
 class Geometry:
     """Ground truth of a (target, source) pair in target-canvas pixels."""
-    matrix: np.ndarray   # 2x3 source canvas -> target canvas at the true place
-    box: np.ndarray      # (4,) x0, y0, x1, y1 of the source face there
-    center: np.ndarray   # (2,) box centre: displacements scale about it
-    face_px: float       # sqrt(box area): the unit of offsets and shift steps
+
+    matrix: np.ndarray  # 2x3 source canvas -> target canvas at the true place
+    box: np.ndarray  # (4,) x0, y0, x1, y1 of the source face there
+    center: np.ndarray  # (2,) box centre: displacements scale about it
+    face_px: float  # sqrt(box area): the unit of offsets and shift steps
 
     @classmethod
     def of(cls, matrix: np.ndarray, source_box) -> Geometry:
@@ -119,9 +126,7 @@ def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Warp an image (H, W[, C]) into an output of `size` = (width, height); zeros outside."""
-    return cv2.warpAffine(
-        image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-    )
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def alpha_composite(target: np.ndarray, source: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -136,8 +141,9 @@ def alpha_composite(target: np.ndarray, source: np.ndarray, alpha: np.ndarray) -
     return cv2.convertScaleAbs(out, alpha=1.0 / 255.0)
 
 
-def reinhard_transfer(source: np.ndarray, reference: np.ndarray, source_mask: np.ndarray,
-                      reference_mask: np.ndarray) -> np.ndarray:
+def reinhard_transfer(
+    source: np.ndarray, reference: np.ndarray, source_mask: np.ndarray, reference_mask: np.ndarray
+) -> np.ndarray:
     """Match the LAB mean/std of the masked source pixels to the masked reference pixels
     (Reinhard et al. 2001), so a pasted face takes on the target's skin tone and lighting."""
     src_lab = cv2.cvtColor(source, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -151,8 +157,14 @@ def reinhard_transfer(source: np.ndarray, reference: np.ndarray, source_mask: np
     return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
 
-def fuse(target: np.ndarray, source: np.ndarray, source_mask: np.ndarray, matrix: np.ndarray,
-         blend: str = "paste", target_mask: np.ndarray | None = None) -> np.ndarray:
+def fuse(
+    target: np.ndarray,
+    source: np.ndarray,
+    source_mask: np.ndarray,
+    matrix: np.ndarray,
+    blend: str = "paste",
+    target_mask: np.ndarray | None = None,
+) -> np.ndarray:
     """Full-resolution fused image: the masked `source` face warped by `matrix` onto `target`.
 
     blend: "paste" (alpha composite), "color" (Reinhard LAB transfer to the target's face,
@@ -172,8 +184,7 @@ def fuse(target: np.ndarray, source: np.ndarray, source_mask: np.ndarray, matrix
             x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
             center = (int((x0 + x1 + 1) // 2), int((y0 + y1 + 1) // 2))
             try:
-                return cv2.seamlessClone(face, target, (alpha > 127).astype(np.uint8) * 255, center,
-                                         cv2.NORMAL_CLONE)
+                return cv2.seamlessClone(face, target, (alpha > 127).astype(np.uint8) * 255, center, cv2.NORMAL_CLONE)
             except cv2.error:
                 pass  # face touches the border in a way seamlessClone refuses: fall back to paste
     return alpha_composite(target, face, alpha)
@@ -198,12 +209,14 @@ def face_crop(image: np.ndarray, box: np.ndarray, size: int = CROP_SIZE, context
     """The square region the realism critic sees: `context` x the face box, resized to
     size x size (reflect-padded where it leaves the image)."""
     m = crop_matrix(box, size, context)
-    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REFLECT)
+    return cv2.warpAffine(
+        image, m, (size, size), flags=cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
 
 
-def pasted_crop(target_crop: np.ndarray, source_rgba: np.ndarray, matrix: np.ndarray, box: np.ndarray,
-                context: float = CROP_CONTEXT) -> np.ndarray:
+def pasted_crop(
+    target_crop: np.ndarray, source_rgba: np.ndarray, matrix: np.ndarray, box: np.ndarray, context: float = CROP_CONTEXT
+) -> np.ndarray:
     """`target_crop` (= face_crop(target, box, size, context)) with the source face pasted by
     `matrix`; `source_rgba` is the source image with its mask as a 4th channel (one warp)."""
     return paste(target_crop, source_rgba, compose(crop_matrix(box, target_crop.shape[0], context), matrix))

@@ -1,4 +1,5 @@
 """CLI validation and config building: everything that must fail before Ray starts."""
+
 import json
 import subprocess
 import sys
@@ -75,16 +76,18 @@ def test_resume_of_a_non_run_dir(tmp_path):
 
 
 def test_cli_exits_2_before_starting_ray(tmp_path):
-    proc = subprocess.run([sys.executable, "train.py", "--env", "Nope-v0"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--env", "Nope-v0"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     assert "unknown env id" in proc.stderr
     assert "Started a local Ray instance" not in proc.stderr + proc.stdout
 
 
 def test_defaults_and_overrides(tmp_path):
-    opts = _validate("--env", "CartPole-v1", "--run-dir", str(tmp_path / "r"), "--env-config", "a=1",
-                     "--env-config", "b=x")
+    opts = _validate(
+        "--env", "CartPole-v1", "--run-dir", str(tmp_path / "r"), "--env-config", "a=1", "--env-config", "b=x"
+    )
     assert opts.num_env_runners == 0 and opts.address is None
     assert opts.env_config == {"a": 1, "b": "x"}
     assert opts.resolved_stops()["return"] == 450.0
@@ -131,7 +134,7 @@ def test_conv_filters_follow_observation_size():
     for size in (48, 84, 128):
         filters = conv_filters_for(size)
         out = size
-        for _, (k, _), stride in filters:
+        for _, _kernel, stride in filters:
             out = -(-out // stride)  # RLlib pads "same": ceil(size / stride)
         assert out >= 3, (size, out)
     with pytest.raises(ValueError, match="too small"):
@@ -141,11 +144,15 @@ def test_conv_filters_follow_observation_size():
 def test_realism_checkpoint_in_env_config_wires_the_critic(tmp_path):
     """agents is where envs and detectors meet: a detector checkpoint path in env_config
     (serialisable, so it travels to remote env runners) becomes the env's realism reward."""
-    proc = subprocess.run([sys.executable, "-m", "detectors.train", "--dry-run", "--out", str(tmp_path / "det"),
-                           "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "detectors.train", "--dry-run", "--out", str(tmp_path / "det"), "--no-progress"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     from agents.config import make_env
-
     from detectors.realism import Realism
 
     env = make_env("FaceFusion-v0", {"realism_checkpoint": str(tmp_path / "det"), "realism_weight": 0.2})
@@ -173,8 +180,14 @@ def test_gpu_request_without_a_gpu_fails_before_ray(monkeypatch, tmp_path):
 
 
 def test_cli_exits_2_on_gpu_request_without_gpu():
-    proc = subprocess.run([sys.executable, "train.py", "--env", "CartPole-v1", "--num-gpus-per-learner", "1"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--env", "CartPole-v1", "--num-gpus-per-learner", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     import torch
 
     if torch.cuda.device_count():
@@ -191,11 +204,26 @@ def test_learners_section_and_flags_reach_the_built_config(tmp_path):
     override.write_text(json.dumps({"learners": {"num_learners": 2}, "env_runners": {"num_envs_per_env_runner": 3}}))
     opts = _validate("--env", "CartPole-v1", "--config", str(override), "--run-dir", str(tmp_path / "r"))
     assert (opts.num_learners, opts.num_gpus_per_learner, opts.envs_per_runner) == (2, 0.0, None)
-    opts = _validate("--env", "CartPole-v1", "--config", str(override), "--num-learners", "1", "--envs-per-runner",
-                     "4", "--run-dir", str(tmp_path / "s"))
+    opts = _validate(
+        "--env",
+        "CartPole-v1",
+        "--config",
+        str(override),
+        "--num-learners",
+        "1",
+        "--envs-per-runner",
+        "4",
+        "--run-dir",
+        str(tmp_path / "s"),
+    )
     preset = preset_for("CartPole-v1", override)
-    config = build_config("CartPole-v1", preset, num_learners=opts.num_learners,
-                          num_gpus_per_learner=opts.num_gpus_per_learner, envs_per_runner=opts.envs_per_runner)
+    config = build_config(
+        "CartPole-v1",
+        preset,
+        num_learners=opts.num_learners,
+        num_gpus_per_learner=opts.num_gpus_per_learner,
+        envs_per_runner=opts.envs_per_runner,
+    )
     assert config.num_learners == 1 and config.num_envs_per_env_runner == 4
     config = build_config("CartPole-v1", preset)  # the file's values when no flag is given
     assert config.num_learners == 2 and config.num_envs_per_env_runner == 3

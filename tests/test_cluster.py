@@ -1,4 +1,5 @@
 """Training across a two-node Ray cluster (ray.cluster_utils.Cluster, one CPU per node)."""
+
 import pytest
 import ray
 from ray.cluster_utils import Cluster
@@ -24,7 +25,8 @@ def test_env_runners_land_on_both_nodes_and_sample(two_nodes):
     algo = config.build_algo()
     try:
         nodes = algo.env_runner_group.foreach_env_runner(
-            lambda runner: ray.get_runtime_context().get_node_id(), local_env_runner=False)
+            lambda runner: ray.get_runtime_context().get_node_id(), local_env_runner=False
+        )
         assert len(nodes) == 2
         assert len(set(nodes)) == 2, "both env runners were placed on the same node"
         result = algo.train()

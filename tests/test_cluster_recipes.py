@@ -1,5 +1,6 @@
 """The README's cluster recipes, run for real against a CLI-started head on loopback:
 (1) `ray start --head` + `python train.py --address ...`, (2) `ray job submit --working-dir .`."""
+
 import json
 import os
 import shutil
@@ -26,14 +27,33 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def head():
     # Ray 2.60 turns token auth on for a CLI-started head; drivers and job clients need the same mode.
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token",
-           "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_AUTH_MODE": "token",
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+    }
     temp_dir = tempfile.mkdtemp(prefix="rayh", dir="/tmp")  # short: Ray's socket paths have a length limit
     port, dashboard, agent = _free_port(), _free_port(), _free_port()
-    subprocess.run([str(BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                    "--num-cpus=2", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-                    f"--dashboard-agent-listen-port={agent}", f"--temp-dir={temp_dir}", "--disable-usage-stats"],
-                   env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            str(BIN / "ray"),
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dashboard}",
+            f"--dashboard-agent-listen-port={agent}",
+            f"--temp-dir={temp_dir}",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dashboard}", "env": env}
     # `ray stop` would end every Ray on the machine; end only this head's processes.
     for proc in psutil.process_iter(["cmdline"]):
@@ -54,9 +74,28 @@ def _check_result(run_dir: Path) -> None:
 @pytest.mark.slow
 def test_recipe_ray_start_then_train_with_address(head, tmp_path):
     run_dir = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "train.py", "--env", "CartPole-v1", "--address", head["address"],
-                           "--num-env-runners", "1", "--stop-timesteps", "1000", "--run-dir", str(run_dir),
-                           "--no-progress"], cwd=ROOT, env=head["env"], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "--env",
+            "CartPole-v1",
+            "--address",
+            head["address"],
+            "--num-env-runners",
+            "1",
+            "--stop-timesteps",
+            "1000",
+            "--run-dir",
+            str(run_dir),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env=head["env"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_result(run_dir)
 
@@ -66,11 +105,38 @@ def test_recipe_ray_job_submit_working_dir(head, tmp_path):
     run_dir = tmp_path / "run"
     excludes = json.dumps({"excludes": [".venv", ".git", "runs", "*.egg-info"]})
     for _ in range(12):  # the head's job agent needs a few seconds after `ray start`
-        proc = subprocess.run([str(BIN / "ray"), "job", "submit", "--address", head["dashboard"], "--working-dir",
-                               ".", "--runtime-env-json", excludes, "--", sys.executable, "train.py", "--address",
-                               "auto", "--env", "CartPole-v1", "--num-env-runners", "1", "--stop-timesteps", "1000",
-                               "--run-dir", str(run_dir), "--no-progress"],
-                              cwd=ROOT, env=head["env"], capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [
+                str(BIN / "ray"),
+                "job",
+                "submit",
+                "--address",
+                head["dashboard"],
+                "--working-dir",
+                ".",
+                "--runtime-env-json",
+                excludes,
+                "--",
+                sys.executable,
+                "train.py",
+                "--address",
+                "auto",
+                "--env",
+                "CartPole-v1",
+                "--num-env-runners",
+                "1",
+                "--stop-timesteps",
+                "1000",
+                "--run-dir",
+                str(run_dir),
+                "--no-progress",
+            ],
+            cwd=ROOT,
+            env=head["env"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if "No available agent" not in proc.stdout + proc.stderr:
             break
         time.sleep(5)

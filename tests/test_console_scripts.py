@@ -1,4 +1,5 @@
 """Console scripts in pyproject: each names an importable main, and rlff-detectors dispatches."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """detectors: DCGAN models, critic data, training CLI, Realism scorer, report, env hook."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,16 @@ import pytest
 import torch
 
 from detectors import data
-from detectors.models import (IMAGE_SIZE, NZ, Discriminator, Generator, bake_spectral_norm, image_size_of,
-                              ngf_nz_of, weights_init)
+from detectors.models import (
+    IMAGE_SIZE,
+    NZ,
+    Discriminator,
+    Generator,
+    bake_spectral_norm,
+    image_size_of,
+    ngf_nz_of,
+    weights_init,
+)
 from detectors.realism import NumpyCritic, Realism
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,6 +67,7 @@ def _crops(n, seed=0, size=IMAGE_SIZE):
 
 
 # ---- models ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("size", [32, 64])
 def test_model_shapes(size):
@@ -133,6 +143,7 @@ def test_discriminator_is_spectrally_normalised():
 
 # ---- data -------------------------------------------------------------------------------------
 
+
 class _SizedCritic:
     """A stand-in critic that asks for `image_size` px crops, as Realism does."""
 
@@ -144,8 +155,10 @@ class _SizedCritic:
         return crops.mean(axis=(1, 2, 3)) / 255.0
 
 
-@pytest.mark.parametrize("env_id,size", [("FaceFusion-v0", None), ("FaceFusionSwap-v0", None),
-                                         ("FaceFusion-v0", 64), ("FaceFusionSwap-v0", 32)])
+@pytest.mark.parametrize(
+    "env_id,size",
+    [("FaceFusion-v0", None), ("FaceFusionSwap-v0", None), ("FaceFusion-v0", 64), ("FaceFusionSwap-v0", 32)],
+)
 def test_composites_match_env_realism_crop(faces, env_id, size):
     """The critic trains on exactly the pixels the env scores, at the critic's size."""
     import gymnasium as gym
@@ -213,6 +226,7 @@ def test_sampler_and_augment(faces, size):
 
 
 # ---- training CLI, checkpoints, scorer ----------------------------------------------------------
+
 
 def test_dry_run_writes_files(dry_run_dir):
     for name in ("discriminator.pt", "generator.pt", "config.json", "samples_epoch_001.png", "losses.png"):
@@ -303,7 +317,7 @@ def test_clear_errors(dry_run_dir, tmp_path):
     with pytest.raises(ValueError, match="float32"):
         critic(np.zeros((2, critic.image_size, critic.image_size, 3), np.float32))
     with pytest.raises(ValueError, match=rf"\(N, {critic.image_size}, {critic.image_size}, 3\).*\(2, 64, 64, 3\)"):
-        critic(np.zeros((2, 64, 64, 3), np.uint8))   # crops of another size than it was trained on
+        critic(np.zeros((2, 64, 64, 3), np.uint8))  # crops of another size than it was trained on
     proc = _run(["-m", "detectors.report", "--checkpoint", str(tmp_path / "missing")])
     assert proc.returncode != 0 and "missing" in proc.stderr and "not found" in proc.stderr
 
@@ -312,8 +326,10 @@ def test_detectors_import_no_gymnasium_or_ray():
     """detectors adds neither gymnasium nor ray nor the env module to a process. `envs.fusion`
     and `envs.faces` are imported, so whatever the `envs` package itself loads on import is
     allowed (measured first); the scorer alone loads no more than envs' pure image code does."""
-    probe = ("import json, sys; {imports}; print(json.dumps(sorted(m for m in sys.modules "
-             "if m.split('.')[0] in ('gymnasium', 'ray') or m.startswith('envs'))))")
+    probe = (
+        "import json, sys; {imports}; print(json.dumps(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('gymnasium', 'ray') or m.startswith('envs'))))"
+    )
 
     def loaded(imports):
         proc = _run(["-c", probe.format(imports=imports)], timeout=120)
@@ -321,8 +337,9 @@ def test_detectors_import_no_gymnasium_or_ray():
         return set(json.loads(proc.stdout.strip().splitlines()[-1]))
 
     base = loaded("import envs.fusion, envs.files, envs.faces")
-    found = loaded("import detectors, detectors.models, detectors.data, detectors.realism, "
-                   "detectors.train, detectors.report")
+    found = loaded(
+        "import detectors, detectors.models, detectors.data, detectors.realism, detectors.train, detectors.report"
+    )
     assert not {m for m in found if m.split(".")[0] == "ray"}
     assert "envs.face_fusion" not in found
     assert found - base <= {m for m in found if m.startswith("envs.")}
@@ -335,6 +352,7 @@ def test_detectors_import_no_gymnasium_or_ray():
 
 # ---- env hook ----------------------------------------------------------------------------------
 
+
 def test_env_reward_realism_term(dry_run_dir, faces):
     """Same seed, same actions: weight 1 minus weight 0 reward = the change of realism."""
     import gymnasium as gym
@@ -343,8 +361,11 @@ def test_env_reward_realism_term(dry_run_dir, faces):
 
     critic = Realism.from_checkpoint(dry_run_dir)
     runs = {}
-    for name, kwargs in {"off": {}, "w0": {"realism_fn": critic, "realism_weight": 0.0},
-                         "w1": {"realism_fn": critic, "realism_weight": 1.0}}.items():
+    for name, kwargs in {
+        "off": {},
+        "w0": {"realism_fn": critic, "realism_weight": 0.0},
+        "w1": {"realism_fn": critic, "realism_weight": 1.0},
+    }.items():
         env = gym.make("FaceFusion-v0", faces=faces, **kwargs)
         obs, info = env.reset(seed=3)
         rewards, realism = [], [info.get("realism")]
@@ -362,6 +383,7 @@ def test_env_reward_realism_term(dry_run_dir, faces):
 
 
 # ---- trained critic ------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_trained_critic_prefers_real_crops(trained_dir, faces):

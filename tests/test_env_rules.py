@@ -1,6 +1,7 @@
 """FaceFusionEnv rules that had no test: hover cost, the aligned-start curriculum (and its
 evaluation override), clamping, the landmark baseline in swap mode; `summarize` on RLlib's
 nested result."""
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -24,6 +25,7 @@ def _env(faces, **kwargs):
 
 # ---- hover cost ---------------------------------------------------------------------------------
 
+
 def test_hover_cost_is_charged_only_for_moves_made_in_place(faces):
     """A move made while within tolerance costs `hover_cost` on top of its usual reward; the same
     move from outside tolerance costs nothing extra."""
@@ -39,6 +41,7 @@ def test_hover_cost_is_charged_only_for_moves_made_in_place(faces):
 
 
 # ---- aligned-start curriculum -------------------------------------------------------------------
+
 
 def _aligned_fraction(env, seeds=range(400)) -> float:
     """Fraction of starts the curriculum placed: in place, scale exactly 1 (an ordinary start is
@@ -74,13 +77,17 @@ def test_evaluation_env_config_override_of_zero_turns_the_curriculum_off(faces):
     eval_config = dict(config.get_evaluation_config_object().env_config)  # what evaluation runners get
     assert train_config["aligned_start_prob"] == 0.5 and eval_config["aligned_start_prob"] == 0.0
     assert eval_config["augment"] == train_config["augment"]  # the rest of the training env_config is kept
-    for env_config, lo, hi in ((train_config, 0.35, 0.65), (eval_config, 0.0, 0.0),
-                               (validation_env_config(preset, train_config), 0.0, 0.0)):
+    for env_config, lo, hi in (
+        (train_config, 0.35, 0.65),
+        (eval_config, 0.0, 0.0),
+        (validation_env_config(preset, train_config), 0.0, 0.0),
+    ):
         kwargs = {k: v for k, v in env_config.items() if k not in ("augment", "split")}
         assert lo <= _aligned_fraction(_env(faces, **kwargs), range(200)) <= hi, env_config
 
 
 # ---- clamping -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("action,bound", [(GROW, 2.0), (SHRINK, 0.5)])
 def test_scale_is_clamped_to_half_and_double(faces, action, bound):
@@ -118,6 +125,7 @@ def test_place_clamps_the_scale_of_a_one_shot_estimate(faces):
 
 # ---- landmark baseline in swap mode -------------------------------------------------------------
 
+
 def test_landmark_policy_aligns_another_photos_face_in_one_step(faces):
     """Swap mode, where the baseline is informative: keypoints detected at observation size are
     not the ground truth's, but they land the face near it from any start."""
@@ -141,14 +149,25 @@ def test_landmark_policy_aligns_another_photos_face_in_one_step(faces):
 
 # ---- summarize ----------------------------------------------------------------------------------
 
+
 def test_summarize_reads_rllibs_nested_result():
     from agents.training import summarize
 
     result = {
-        "env_runners": {"num_env_steps_sampled_lifetime": 1234.0, "episode_return_mean": 0.5,
-                        "episode_len_mean": 12.0, "fusion/success_rate": 0.25},
-        "evaluation": {"env_runners": {"episode_return_mean": 0.9, "fusion/success_rate": 0.8,
-                                       "fusion/final_position_error_px": 1.5, "fusion/steps_per_episode": 9.0}},
+        "env_runners": {
+            "num_env_steps_sampled_lifetime": 1234.0,
+            "episode_return_mean": 0.5,
+            "episode_len_mean": 12.0,
+            "fusion/success_rate": 0.25,
+        },
+        "evaluation": {
+            "env_runners": {
+                "episode_return_mean": 0.9,
+                "fusion/success_rate": 0.8,
+                "fusion/final_position_error_px": 1.5,
+                "fusion/steps_per_episode": 9.0,
+            }
+        },
         "learners": {"default_policy": {"total_loss": 0.125}, "__all_modules__": {"total_loss": 99.0}},
         "fault_tolerance": {"num_healthy_workers": 2, "num_remote_worker_restarts": 1},
     }

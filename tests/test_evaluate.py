@@ -1,4 +1,5 @@
 """agents.evaluate end to end on a tiny FaceFusion checkpoint, and its error messages."""
+
 import json
 import os
 import subprocess
@@ -20,11 +21,26 @@ def tiny_run(tmp_path_factory):
     """One short training iteration on FaceFusion-v0: a real, if untrained, checkpoint."""
     tmp = tmp_path_factory.mktemp("tiny")
     override = tmp / "fast.json"
-    override.write_text(json.dumps({"training": {"num_steps_sampled_before_learning_starts": 100},
-                                    "evaluation": {"evaluation_duration": 2}}))
+    override.write_text(
+        json.dumps(
+            {"training": {"num_steps_sampled_before_learning_starts": 100}, "evaluation": {"evaluation_duration": 2}}
+        )
+    )
     run_dir = tmp / "run"
-    proc = _run("train.py", "--env", "FaceFusion-v0", "--stop-timesteps", "500", "--run-dir", str(run_dir),
-                "--config", str(override), "--eval-episodes", "3", "--no-progress")
+    proc = _run(
+        "train.py",
+        "--env",
+        "FaceFusion-v0",
+        "--stop-timesteps",
+        "500",
+        "--run-dir",
+        str(run_dir),
+        "--config",
+        str(override),
+        "--eval-episodes",
+        "3",
+        "--no-progress",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
 
@@ -39,10 +55,28 @@ def test_training_writes_result_and_report(tiny_run):
 def test_evaluate_cli_end_to_end(tiny_run, tmp_path):
     out = tmp_path / "eval"
     proc = subprocess.run(  # relative --checkpoint, as users type it
-        [sys.executable, "-m", "agents.evaluate", "--checkpoint", tiny_run.name, "--faces", "default", "--split",
-         "heldout", "--episodes", "4", "--out", str(out), "--no-progress"],
-        cwd=tiny_run.parent, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-        timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "agents.evaluate",
+            "--checkpoint",
+            tiny_run.name,
+            "--faces",
+            "default",
+            "--split",
+            "heldout",
+            "--episodes",
+            "4",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        cwd=tiny_run.parent,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     for name in ("policy", "random", "oracle", "landmark"):
@@ -70,8 +104,19 @@ def test_evaluate_with_detector_of_another_crop_size(tiny_run, tmp_path):
     proc = _run("-m", "detectors.train", "--dry-run", "--no-progress", "--image-size", "64", "--out", str(det))
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "eval"
-    proc = _run("-m", "agents.evaluate", "--checkpoint", str(tiny_run), "--episodes", "3",
-                "--detector", str(det), "--out", str(out), "--no-progress")
+    proc = _run(
+        "-m",
+        "agents.evaluate",
+        "--checkpoint",
+        str(tiny_run),
+        "--episodes",
+        "3",
+        "--detector",
+        str(det),
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     for name in ("policy", "random", "oracle", "landmark"):
@@ -86,8 +131,19 @@ def test_evaluate_with_judge(tiny_run, tmp_path):
     proc = _run("-m", "detectors.judge", "train", "--dry-run", "--no-progress", "--out", str(judge))
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "eval"
-    proc = _run("-m", "agents.evaluate", "--checkpoint", str(tiny_run), "--episodes", "3", "--judge", str(judge),
-                "--out", str(out), "--no-progress")
+    proc = _run(
+        "-m",
+        "agents.evaluate",
+        "--checkpoint",
+        str(tiny_run),
+        "--episodes",
+        "3",
+        "--judge",
+        str(judge),
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     for name in ("policy", "random", "oracle", "landmark"):
@@ -96,20 +152,25 @@ def test_evaluate_with_judge(tiny_run, tmp_path):
             assert metrics[name][f"judge_detection_rate_{blend}"] in (0.0, 1 / 3, 2 / 3, 1.0), (name, blend)
     assert metrics["meta"]["judge_threshold"] == json.loads((judge / "judge.json").read_text())["threshold"]
     assert "| policy | paste | color | seamless |" in (out / "report.md").read_text()
-    for flag, given, expected in (("--detector", judge, "expected a realism critic"),
-                                  ("--judge", tiny_run, "expected a realism judge")):
-        proc = _run("-m", "agents.evaluate", "--checkpoint", str(tiny_run), flag, str(given), "--out",
-                    str(tmp_path / "o"))
+    for flag, given, expected in (
+        ("--detector", judge, "expected a realism critic"),
+        ("--judge", tiny_run, "expected a realism judge"),
+    ):
+        proc = _run(
+            "-m", "agents.evaluate", "--checkpoint", str(tiny_run), flag, str(given), "--out", str(tmp_path / "o")
+        )
         assert proc.returncode == 2 and expected in proc.stderr and str(given) in proc.stderr, proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr
 
 
 def test_checkpoint_loads_without_ray(tiny_run):
-    code = ("import sys; from agents.checkpoints import resolve, load_module, GreedyPolicy; "
-            "import gymnasium as gym, envs; "
-            f"m = load_module(resolve(r'{tiny_run}')); env = gym.make('FaceFusion-v0'); "
-            "obs, _ = env.reset(seed=0); a = GreedyPolicy(m)(obs, env); assert 0 <= a < 7; "
-            "import ray; assert not ray.is_initialized(); print('ok', a)")
+    code = (
+        "import sys; from agents.checkpoints import resolve, load_module, GreedyPolicy; "
+        "import gymnasium as gym, envs; "
+        f"m = load_module(resolve(r'{tiny_run}')); env = gym.make('FaceFusion-v0'); "
+        "obs, _ = env.reset(seed=0); a = GreedyPolicy(m)(obs, env); assert 0 <= a < 7; "
+        "import ray; assert not ray.is_initialized(); print('ok', a)"
+    )
     proc = _run("-c", code, timeout=120)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
 
@@ -124,12 +185,30 @@ def test_bad_checkpoint_path(tmp_path):
 
 
 def test_wrong_env(tiny_run, tmp_path):
-    proc = _run("-m", "agents.evaluate", "--checkpoint", str(tiny_run), "--env", "FaceFusionSwap-v0",
-                "--out", str(tmp_path / "o"))
+    proc = _run(
+        "-m",
+        "agents.evaluate",
+        "--checkpoint",
+        str(tiny_run),
+        "--env",
+        "FaceFusionSwap-v0",
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert proc.returncode == 2 and "trained on FaceFusion-v0" in proc.stderr
     module_dir = next(tiny_run.glob("checkpoints/iter_*/learner_group/learner/rl_module/default_policy"))
-    proc = _run("-m", "agents.evaluate", "--checkpoint", str(module_dir), "--env", "FaceFusion-v0",
-                "--out", str(tmp_path / "o2"), "--episodes", "1")
+    proc = _run(
+        "-m",
+        "agents.evaluate",
+        "--checkpoint",
+        str(module_dir),
+        "--env",
+        "FaceFusion-v0",
+        "--out",
+        str(tmp_path / "o2"),
+        "--episodes",
+        "1",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]  # bare module dir: env given explicitly
 
 
@@ -142,9 +221,24 @@ def test_training_with_realism_reward_reports_realism(tmp_path):
     override = tmp_path / "fast.json"
     override.write_text(json.dumps({"training": {"num_steps_sampled_before_learning_starts": 100}}))
     run_dir = tmp_path / "run"
-    proc = _run("train.py", "--env", "FaceFusion-v0", "--stop-timesteps", "300", "--run-dir", str(run_dir),
-                "--config", str(override), "--eval-episodes", "2", "--no-progress",
-                "--env-config", f"realism_checkpoint={det}", "--env-config", "realism_weight=0.5")
+    proc = _run(
+        "train.py",
+        "--env",
+        "FaceFusion-v0",
+        "--stop-timesteps",
+        "300",
+        "--run-dir",
+        str(run_dir),
+        "--config",
+        str(override),
+        "--eval-episodes",
+        "2",
+        "--no-progress",
+        "--env-config",
+        f"realism_checkpoint={det}",
+        "--env-config",
+        "realism_weight=0.5",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "realism" in proc.stdout
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())

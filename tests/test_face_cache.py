@@ -1,5 +1,6 @@
 """Sharded face sets: round trip, memory-mapped open, resume after SIGKILL, split across shard
 counts, Ray-distributed prepare on two local nodes, per-file reasons for bad input."""
+
 from __future__ import annotations
 
 import json
@@ -31,11 +32,12 @@ def _cache_env(tmp_path, monkeypatch):
 def _photo(rng: np.random.Generator) -> np.ndarray:
     """A crop of the astronaut, flipped or not, resized: a different photo each call."""
     from skimage import data
+
     img = data.astronaut()
     f = rng.uniform(0.8, 1.0)
     side = int(512 * f)
     y, x = rng.integers(0, 512 - side + 1, 2)
-    crop = img[y:y + side, x:x + side]
+    crop = img[y : y + side, x : x + side]
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
     return cv2.resize(crop, (int(rng.integers(160, 300)),) * 2, interpolation=cv2.INTER_AREA)
@@ -152,8 +154,16 @@ def test_old_single_file_sets_load_and_broken_ones_say_re_run(in_memory, tmp_pat
     fs, cache_dir = in_memory.faces, tmp_path / "old"
     d = cache_dir / "set-0123456789abcdef"
     d.mkdir(parents=True)
-    np.savez(d / "faces.npz", images=fs.images, masks=fs.masks, landmarks=fs.landmarks, keypoints=fs.keypoints,
-             boxes=fs.boxes, files=np.array(fs.files, dtype=str), backends=np.array(fs.backends, dtype=str))
+    np.savez(
+        d / "faces.npz",
+        images=fs.images,
+        masks=fs.masks,
+        landmarks=fs.landmarks,
+        keypoints=fs.keypoints,
+        boxes=fs.boxes,
+        files=np.array(fs.files, dtype=str),
+        backends=np.array(fs.backends, dtype=str),
+    )
     (d / "report.json").write_text(json.dumps(in_memory.report))
     (d / "COMPLETE").write_text(json.dumps({"key": "0123456789abcdef", "created_ns": 1}))
     assert_same(load_faces(str(cache_dir)), fs)  # the format before shards still loads (into RAM)
@@ -205,8 +215,9 @@ prepare({src!r}, {cache_dir!r}, shard_size=2, workers=1)
 def test_sigkill_mid_run_then_rerun_skips_finished_shards(photos, in_memory, tmp_path, monkeypatch):
     cache_dir, flag = tmp_path / "cache", tmp_path / "flag"
     script = KILL_SCRIPT.format(root=ROOT, flag=str(flag), src=str(photos), cache_dir=str(cache_dir))
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.time() + 90
         while not flag.exists():
@@ -255,13 +266,14 @@ def test_distributed_prepare_on_two_nodes_equals_single_process(photos, in_memor
     assert_same(res.faces, in_memory.faces)
     assert_same_report(res.report, in_memory.report)
     reasons = {s["file"]: s["reason"] for s in res.report["skipped"]}
-    assert reasons == {"p04b_blank.png": "no face found",
-                       "p07b_broken.jpg": "not an image (unrecognised or corrupt header)"}
+    assert reasons == {
+        "p04b_blank.png": "no face found",
+        "p07b_broken.jpg": "not an image (unrecognised or corrupt header)",
+    }
 
 
 def test_unreachable_address_fails_fast_with_the_address(photos, tmp_path, capsys):
     t0 = time.perf_counter()
-    assert cli(["prepare", str(photos), "--out", str(tmp_path / "c"), "--address", "127.0.0.1:9",
-                "--no-progress"]) == 1
+    assert cli(["prepare", str(photos), "--out", str(tmp_path / "c"), "--address", "127.0.0.1:9", "--no-progress"]) == 1
     assert time.perf_counter() - t0 < 30
     assert "--address 127.0.0.1:9: cannot reach a Ray head" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """FaceFusionEnv: Gymnasium API conformance, dynamics, rewards, ground truth, rendering."""
+
 import pickle
 import warnings
 
@@ -108,8 +109,9 @@ def test_oracle_succeeds_from_every_corner_of_the_initial_range(env_id):
         for dx in (-off, 0.0, off):
             for dy in (-off, off):
                 for scale in (1 - sc, 1 + sc):
-                    result = run_episode(e, OraclePolicy(), seed=target,
-                                         options={"target": target, "offset": (dx, dy), "scale": scale})
+                    result = run_episode(
+                        e, OraclePolicy(), seed=target, options={"target": target, "offset": (dx, dy), "scale": scale}
+                    )
                     assert result["info"]["success"], (target, dx, dy, scale, result["info"])
                     assert result["steps"] < envs.MAX_EPISODE_STEPS
     e.close()
@@ -154,8 +156,16 @@ def test_truncation_at_max_episode_steps(env):
 
 def test_info_keys(env):
     _, info = env.reset(seed=1)
-    assert {"position_error_px", "scale_error", "iou", "success", "within_tolerance", "stopped", "target",
-            "source"} <= set(info)
+    assert {
+        "position_error_px",
+        "scale_error",
+        "iou",
+        "success",
+        "within_tolerance",
+        "stopped",
+        "target",
+        "source",
+    } <= set(info)
     # in place: 1; twice the size about the same centre: the true box is a quarter of it; 2 face sizes away: 0
     for offset, scale, iou in (((0.0, 0.0), 1.0, 1.0), ((0.0, 0.0), 2.0, 0.25), ((2.0, 0.0), 1.0, 0.0)):
         _, info = env.reset(seed=1, options={"offset": offset, "scale": scale})
@@ -235,8 +245,11 @@ def test_realism_memo_skips_revisited_placements_and_keeps_rewards():
 
 def test_alpha_composite_is_exact_for_every_value_triple():
     from envs.fusion import alpha_composite
-    s, t, a = (v.astype(np.uint8).reshape(4096, 4096)
-               for v in np.meshgrid(np.arange(256), np.arange(256), np.arange(256), indexing="ij"))
+
+    s, t, a = (
+        v.astype(np.uint8).reshape(4096, 4096)
+        for v in np.meshgrid(np.arange(256), np.arange(256), np.arange(256), indexing="ij")
+    )
     expected = (s.astype(np.int32) * a + t.astype(np.int32) * (255 - a.astype(np.int32)) + 127) // 255
     np.testing.assert_array_equal(alpha_composite(t, s, a), expected.astype(np.uint8))
     # colour images with a 2-D alpha, from non-contiguous views (as the env passes them)

@@ -1,4 +1,5 @@
 """envs.faces: landmarks, bad input, cache safety, split, backends, CLI."""
+
 from __future__ import annotations
 
 import json
@@ -40,6 +41,7 @@ def _cache_env(tmp_path, monkeypatch):
 
 def astronaut(side: int = 256) -> np.ndarray:
     from skimage import data
+
     return cv2.resize(data.astronaut(), (side, side), interpolation=cv2.INTER_AREA)
 
 
@@ -56,8 +58,10 @@ def write(path, rgb: np.ndarray | None = None, *, ext=None, raw: np.ndarray | No
 
 def huge_png(path, side: int = 12000) -> None:
     """A valid side x side grey PNG, streamed so the test never holds the pixels."""
+
     def chunk(tag, data):
         return len(data).to_bytes(4, "big") + tag + data + zlib.crc32(tag + data).to_bytes(4, "big")
+
     comp, row, parts = zlib.compressobj(1), bytes(side + 1), []
     for _ in range(side):
         parts.append(comp.compress(row))
@@ -75,6 +79,7 @@ def default_set(tmp_path_factory):
 
 
 # ---------------------------------------------------------------- default set, landmarks
+
 
 def test_default_set_keeps_at_least_90_faces(default_set):
     res, _ = default_set
@@ -105,8 +110,12 @@ def test_astronaut_landmarks_are_sane(default_set):
     # mask: full inside the landmarks' hull (away from the feathered rim), nothing outside it
     hull = cv2.convexHull(lm.astype(np.float32))
     ys, xs = np.mgrid[0:256, 0:256]
-    dist = np.array([cv2.pointPolygonTest(hull, (float(x) + 0.5, float(y) + 0.5), True)
-                     for x, y in zip(xs.ravel()[::7], ys.ravel()[::7])])
+    dist = np.array(
+        [
+            cv2.pointPolygonTest(hull, (float(x) + 0.5, float(y) + 0.5), True)
+            for x, y in zip(xs.ravel()[::7], ys.ravel()[::7])
+        ]
+    )
     m = mask.ravel()[::7]
     rim = 0.08 * (box[2:] - box[:2]).max() + 2
     assert (m[dist > rim] == 255).all()
@@ -119,6 +128,7 @@ def test_astronaut_landmarks_are_sane(default_set):
 
 def test_geometry_tables_match_mediapipe():
     import mediapipe as mp
+
     fm = mp.solutions.face_mesh
     oval = geometry.FACE_OVAL
     assert {(oval[i], oval[(i + 1) % len(oval)]) for i in range(len(oval))} == set(fm.FACEMESH_FACE_OVAL)
@@ -140,6 +150,7 @@ def test_cache_load_is_fast_and_equal(default_set):
 
 # ---------------------------------------------------------------- bad input
 
+
 @pytest.fixture(scope="module")
 def messy(tmp_path_factory):
     """A folder with one of everything, prepared once."""
@@ -149,7 +160,9 @@ def messy(tmp_path_factory):
     (root / "nested" / "deeper").mkdir(parents=True)
     write(root / "nested" / "deeper" / "Grace Hopper façade ünï 写真.PNG", face)
     write(root / "sixteen.png", raw=(cv2.cvtColor(face, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257))
-    write(root / "alpha.png", raw=np.dstack([cv2.cvtColor(face, cv2.COLOR_RGB2BGR), np.full((256, 256), 255, np.uint8)]))
+    write(
+        root / "alpha.png", raw=np.dstack([cv2.cvtColor(face, cv2.COLOR_RGB2BGR), np.full((256, 256), 255, np.uint8)])
+    )
     write(root / "grey.png", raw=cv2.cvtColor(face, cv2.COLOR_RGB2GRAY))
     write(root / "photo.webp", face)
     write(root / "photo.BMP", face)
@@ -177,6 +190,7 @@ def _run_messy(messy, monkeypatch, tmp_path):
         if os.path.basename(path) == "locked.jpg":
             raise PermissionError(13, "Permission denied", path)
         return real_read(path)
+
     if os.access(messy / "locked.jpg", os.R_OK):
         monkeypatch.setattr(decode, "_read_file", read)
     return prepare(str(messy), tmp_path / "cache")
@@ -198,12 +212,21 @@ def test_bad_files_are_skipped_with_reasons(messy, monkeypatch, tmp_path):
     assert "permission denied" in reasons["locked.jpg"]
     assert res.report["ignored"] == ["readme.txt"]
     kept = {k["file"]: k for k in res.report["kept"]}
-    assert set(kept) == {"good.jpg", "nested/deeper/Grace Hopper façade ünï 写真.PNG", "sixteen.png",
-                         "alpha.png", "grey.png", "photo.webp", "photo.BMP", os.fsdecode(b"latin1-\xe9t\xe9.jpg")}
+    assert set(kept) == {
+        "good.jpg",
+        "nested/deeper/Grace Hopper façade ünï 写真.PNG",
+        "sixteen.png",
+        "alpha.png",
+        "grey.png",
+        "photo.webp",
+        "photo.BMP",
+        os.fsdecode(b"latin1-\xe9t\xe9.jpg"),
+    }
     assert set(res.faces.files) == set(kept)
     # nothing lost: every file in the folder is accounted for exactly once
-    listed = {os.path.relpath(os.path.join(d, f), messy).replace(os.sep, "/")
-              for d, _, fs in os.walk(messy) for f in fs}
+    listed = {
+        os.path.relpath(os.path.join(d, f), messy).replace(os.sep, "/") for d, _, fs in os.walk(messy) for f in fs
+    }
     assert listed == set(kept) | set(reasons) - {"nested/up/"} | {"readme.txt"}
     # report.json on disk says the same, and survives non-ASCII / non-UTF-8 names
     with open(os.path.join(res.set_dir, "report.json"), encoding="utf-8") as f:
@@ -214,9 +237,14 @@ def test_cli_summary_lists_every_skipped_file(messy, monkeypatch, tmp_path, caps
     _run_messy(messy, monkeypatch, tmp_path)  # (patches the unreadable file for root)
     assert cli(["prepare", str(messy), "--out", str(tmp_path / "cache"), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    for line in ("skipped empty.jpg: empty file", "skipped huge.png: too large", "skipped loop.jpg: symlink loop",
-                 "skipped blank.png: no face found", "faces kept: 8 (mediapipe 8); skipped: 9; ignored: 1",
-                 "loaded from cache"):
+    for line in (
+        "skipped empty.jpg: empty file",
+        "skipped huge.png: too large",
+        "skipped loop.jpg: symlink loop",
+        "skipped blank.png: no face found",
+        "faces kept: 8 (mediapipe 8); skipped: 9; ignored: 1",
+        "loaded from cache",
+    ):
         assert line in out, line
 
 
@@ -241,8 +269,8 @@ def test_to_rgb8_conversions():
     g16 = np.array([[0, 65535], [257, 32896]], np.uint16)
     assert decode.to_rgb8(g16)[..., 0].tolist() == [[0, 255], [1, 128]]
     bgra = np.zeros((2, 2, 4), np.uint8)
-    bgra[..., 2] = 255                      # red in BGR order
-    bgra[0, 0, 3], bgra[0, 1, 3] = 255, 0   # opaque red, transparent
+    bgra[..., 2] = 255  # red in BGR order
+    bgra[0, 0, 3], bgra[0, 1, 3] = 255, 0  # opaque red, transparent
     rgb = decode.to_rgb8(bgra)
     assert rgb[0, 0].tolist() == [255, 0, 0] and rgb[0, 1].tolist() == [128, 128, 128]
 
@@ -282,12 +310,19 @@ def test_missing_source_exits_2(tmp_path):
     missing = tmp_path / "does-not-exist"
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_faces(str(missing))
-    out = subprocess.run([sys.executable, "-m", "envs.faces", "prepare", str(missing), "--out",
-                          str(tmp_path / "c")], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "envs.faces", "prepare", str(missing), "--out", str(tmp_path / "c")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 2 and "does not exist" in out.stderr
 
 
 # ---------------------------------------------------------------- cache
+
 
 def test_cache_round_trip_and_rebuild_on_changes(tmp_path, capsys):
     src, cache_dir = tmp_path / "photos", tmp_path / "cache"
@@ -305,7 +340,7 @@ def test_cache_round_trip_and_rebuild_on_changes(tmp_path, capsys):
     small = prepare(str(src), cache_dir, Settings(canvas=128))
     assert not small.from_cache and small.set_dir != first.set_dir and small.faces.images.shape[1] == 128
     assert fcache.read_marker(first.set_dir)
-    assert load_faces(str(cache_dir), canvas=128).images.shape[1] == 128   # matching set preferred
+    assert load_faces(str(cache_dir), canvas=128).images.shape[1] == 128  # matching set preferred
     assert load_faces(str(cache_dir)).images.shape[1] == 256
     # a set damaged on disk is skipped when loading and rebuilt by prepare
     with open(os.path.join(small.set_dir, "shard-00000", "images.npy"), "r+b") as f:
@@ -333,6 +368,7 @@ def test_write_failure_mid_set_keeps_previous_cache(tmp_path, monkeypatch):
         with open(path, "wb") as f:
             f.write(b"\x93NUMPY half an array")
         raise KeyboardInterrupt  # Ctrl-C in the middle of the write
+
     monkeypatch.setattr(fshards, "_write_rows", broken_writer)
     with pytest.raises(KeyboardInterrupt):
         prepare(str(src), cache_dir, Settings(canvas=128))
@@ -348,6 +384,7 @@ def test_write_failure_mid_set_keeps_previous_cache(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- split
+
 
 def test_split_is_deterministic_disjoint_and_stable(default_set):
     fs = default_set[0].faces
@@ -379,11 +416,19 @@ def test_subset_and_validation(default_set):
     assert len(fs.subset(np.arange(len(fs)) < 3)) == 3 and len(fs.subset(slice(0, 4))) == 4
     assert load_faces(fs) is fs
     with pytest.raises(ValueError, match="landmarks"):
-        FaceSet(fs.images[:1], fs.masks[:1], fs.landmarks[:1, :10], fs.keypoints[:1], fs.boxes[:1],
-                fs.files[:1], fs.backends[:1])
+        FaceSet(
+            fs.images[:1],
+            fs.masks[:1],
+            fs.landmarks[:1, :10],
+            fs.keypoints[:1],
+            fs.boxes[:1],
+            fs.files[:1],
+            fs.backends[:1],
+        )
 
 
 # ---------------------------------------------------------------- backends
+
 
 def test_opencv_backend_gives_face_with_mask():
     face = process(Item(name="astronaut", load=lambda: astronaut(512)), Settings(backend="opencv"))
@@ -406,12 +451,15 @@ def test_auto_falls_back_to_opencv_when_mediapipe_finds_nothing(monkeypatch):
     monkeypatch.setattr(detect.MediapipeDetector, "detect", lambda self, img: None)
     face = process(Item(name="a", load=lambda: astronaut(512)), Settings(backend="auto"))
     assert face.backend == "opencv" and face.mask.max() == 255
-    assert process(Item(name="a", load=lambda: astronaut(512)), Settings(backend="mediapipe")) == \
-        "no face found (mediapipe backend)"
+    assert (
+        process(Item(name="a", load=lambda: astronaut(512)), Settings(backend="mediapipe"))
+        == "no face found (mediapipe backend)"
+    )
 
 
 def test_several_faces_keep_the_largest_and_count_them(tmp_path):
     from skimage import data
+
     face = data.astronaut()[0:300, 60:360]
     photo = np.full((360, 700, 3), 200, np.uint8)
     photo[30:330, 20:320] = cv2.resize(face, (300, 300))

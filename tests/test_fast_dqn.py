@@ -1,5 +1,6 @@
 """agents.fast_dqn: the DQN loss sees the right columns, the lean forward equals RLlib's, and
 RLlib's checkpoints carry the replay buffer."""
+
 import logging
 
 import numpy as np
@@ -82,8 +83,11 @@ def test_td_errors_are_the_double_q_n_step_target(local_ray):
         best = q_target.gather(1, q_next.argmax(1, keepdim=True)).squeeze(1)
         target = t[Columns.REWARDS] + config.gamma ** t[N_STEP] * (1 - t[Columns.TERMINATEDS].float()) * best
         expected = (q.gather(1, t[Columns.ACTIONS].long()[:, None]).squeeze(1) - target).abs()
-        results = algo.learner_group.update(batch=MultiAgentBatch({"default_policy": SampleBatch(columns)}, 64),
-                                            timesteps={"num_env_steps_sampled_lifetime": 10**6}, fast_updates=1)
+        results = algo.learner_group.update(
+            batch=MultiAgentBatch({"default_policy": SampleBatch(columns)}, 64),
+            timesteps={"num_env_steps_sampled_lifetime": 10**6},
+            fast_updates=1,
+        )
         td = np.concatenate([np.ravel(x) for x in results[0]["default_policy"]["td_error"].peek()])
         np.testing.assert_allclose(td, expected.numpy(), rtol=1e-4, atol=1e-5)
         assert columns[WEIGHTS].dtype == np.float32
@@ -133,8 +137,14 @@ def test_auto_stores_small_buffers_only():
     from agents.replay import TransitionReplayBuffer
 
     space = gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)
-    episode = SingleAgentEpisode(observations=[space.sample() for _ in range(3)], actions=[0, 1], rewards=[0.0, 1.0],
-                                 terminated=True, observation_space=space, len_lookback_buffer=0)
+    episode = SingleAgentEpisode(
+        observations=[space.sample() for _ in range(3)],
+        actions=[0, 1],
+        rewards=[0.0, 1.0],
+        terminated=True,
+        observation_space=space,
+        len_lookback_buffer=0,
+    )
     for capacity, small in ((1000, True), (50_000, False)):  # FaceFusion's 50k images: ~1 GB
         buffer = TransitionReplayBuffer(capacity=capacity)
         buffer.add([episode])

@@ -1,4 +1,5 @@
 """Cluster operation: env runner loss, driver loss and resume, clear errors."""
+
 import json
 import os
 import signal
@@ -19,8 +20,15 @@ ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONUNBUFFERED
 def _train(*args, **kwargs):
     # these runs must end on their step counts: CartPole's preset would otherwise stop them
     # early once the greedy return reaches 475 (seen at ~8k steps)
-    return subprocess.Popen([sys.executable, "train.py", "--no-progress", "--stop-return", "1e9", *args],
-                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "train.py", "--no-progress", "--stop-return", "1e9", *args],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
 
 
 def _wait_for(predicate, timeout, proc=None, what="condition"):
@@ -60,18 +68,46 @@ def test_checkpoint_save_crash_keeps_previous(tmp_path):
 
 def test_unreachable_address_fails_fast(tmp_path):
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "train.py", "--env", "CartPole-v1", "--address", "127.0.0.1:9",
-                           "--run-dir", str(tmp_path / "r")], cwd=ROOT, env=ENV, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "--env",
+            "CartPole-v1",
+            "--address",
+            "127.0.0.1:9",
+            "--run-dir",
+            str(tmp_path / "r"),
+        ],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "cannot reach a Ray head" in proc.stderr
     assert time.time() - t0 < 30
 
 
 def test_too_few_cpus_is_reported(tmp_path):
-    proc = subprocess.run([sys.executable, "train.py", "--env", "CartPole-v1", "--num-env-runners", "64",
-                           "--run-dir", str(tmp_path / "r")], cwd=ROOT, env=ENV, capture_output=True, text=True,
-                          timeout=180)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "--env",
+            "CartPole-v1",
+            "--num-env-runners",
+            "64",
+            "--run-dir",
+            str(tmp_path / "r"),
+        ],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 2
     assert "need 64" in proc.stderr and "CPUs" in proc.stderr
 
@@ -79,8 +115,19 @@ def test_too_few_cpus_is_reported(tmp_path):
 @pytest.mark.slow
 def test_driver_killed_then_resumed(tmp_path):
     run_dir = tmp_path / "run"
-    proc = _train("--env", "CartPole-v1", "--stop-timesteps", "20000", "--checkpoint-every", "1",
-                  "--run-dir", str(run_dir), "--eval-episodes", "0", start_new_session=True)
+    proc = _train(
+        "--env",
+        "CartPole-v1",
+        "--stop-timesteps",
+        "20000",
+        "--checkpoint-every",
+        "1",
+        "--run-dir",
+        str(run_dir),
+        "--eval-episodes",
+        "0",
+        start_new_session=True,
+    )
     try:
         _wait_for(lambda: len(RunDir(run_dir).list_checkpoints()) >= 2, 300, proc, "two checkpoints")
     finally:
@@ -88,9 +135,22 @@ def test_driver_killed_then_resumed(tmp_path):
         proc.wait()
     assert not (run_dir / "result.json").exists()
     _, state = RunDir(run_dir).latest_checkpoint()
-    resumed = subprocess.run([sys.executable, "train.py", "--no-progress", "--resume", str(run_dir),
-                              "--stop-timesteps", str(state["env_steps"] + 2000)],
-                             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "--no-progress",
+            "--resume",
+            str(run_dir),
+            "--stop-timesteps",
+            str(state["env_steps"] + 2000),
+        ],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     result = json.loads((run_dir / "result.json").read_text())
     assert result["resumed"] is True
@@ -112,14 +172,29 @@ def test_env_runner_killed_training_continues(tmp_path):
     run_dir = tmp_path / "run"
     try:
         # steps enough after the kill for the restarted runner to be probed back before the end
-        proc = _train("--env", "CartPole-v1", "--address", cluster.address, "--num-env-runners", "2",
-                      "--stop-timesteps", "9000", "--checkpoint-every", "0", "--run-dir", str(run_dir))
+        proc = _train(
+            "--env",
+            "CartPole-v1",
+            "--address",
+            cluster.address,
+            "--num-env-runners",
+            "2",
+            "--stop-timesteps",
+            "9000",
+            "--checkpoint-every",
+            "0",
+            "--run-dir",
+            str(run_dir),
+        )
 
         def runner_processes():
             # only this cluster's runners (children of its raylets): other Ray work on the
             # machine must not be the one killed
-            raylets = [info.process.pid for node in (cluster.head_node, *cluster.worker_nodes)
-                       for info in node.all_processes.get("raylet", [])]
+            raylets = [
+                info.process.pid
+                for node in (cluster.head_node, *cluster.worker_nodes)
+                for info in node.all_processes.get("raylet", [])
+            ]
             found = []
             for pid in raylets:
                 for p in psutil.Process(pid).children(recursive=True):
@@ -130,8 +205,9 @@ def test_env_runner_killed_training_continues(tmp_path):
                         pass
             return found
 
-        _wait_for(lambda: len(_progress_rows(run_dir)) >= 1 and len(runner_processes()) >= 2, 300, proc,
-                  "the first iteration")
+        _wait_for(
+            lambda: len(_progress_rows(run_dir)) >= 1 and len(runner_processes()) >= 2, 300, proc, "the first iteration"
+        )
         runner_processes()[0].kill()
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, out[-3000:]

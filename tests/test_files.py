@@ -1,4 +1,5 @@
 """envs.files: atomic writes (old or new content, never half, no temp files left) and the mosaic."""
+
 from __future__ import annotations
 
 import json

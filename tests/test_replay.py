@@ -1,5 +1,6 @@
 """agents.replay.TransitionReplayBuffer against RLlib's PrioritizedEpisodeReplayBuffer on one
 fixed stream of episode chunks (as env runners produce them), and its save/restore."""
+
 import pickle
 
 import gymnasium as gym
@@ -24,20 +25,36 @@ def episode_stream(seed=0, num_episodes=12, fragment=5):
     episodes = []
     for e in range(num_episodes):
         length = int(rng.integers(2, 14))
-        episodes.append({"id": f"ep{e}", "obs": rng.normal(size=(length + 1, 4)).astype(np.float32),
-                         "actions": rng.integers(0, 2, length), "rewards": rng.normal(size=length),
-                         "terminated": bool(e % 3), "t": 0})
+        episodes.append(
+            {
+                "id": f"ep{e}",
+                "obs": rng.normal(size=(length + 1, 4)).astype(np.float32),
+                "actions": rng.integers(0, 2, length),
+                "rewards": rng.normal(size=length),
+                "terminated": bool(e % 3),
+                "t": 0,
+            }
+        )
     chunks, active = [], [episodes.pop(0), episodes.pop(0)]
     while active:
         for env in list(active):
             a, length = env["t"], len(env["actions"])
             b = min(a + fragment, length)
             done = b == length
-            chunks.append(SingleAgentEpisode(
-                id_=env["id"], observations=list(env["obs"][a:b + 1]), actions=list(env["actions"][a:b]),
-                rewards=list(env["rewards"][a:b]), terminated=done and env["terminated"],
-                truncated=done and not env["terminated"], t_started=a, len_lookback_buffer=0,
-                observation_space=OBS_SPACE, action_space=ACT_SPACE))
+            chunks.append(
+                SingleAgentEpisode(
+                    id_=env["id"],
+                    observations=list(env["obs"][a : b + 1]),
+                    actions=list(env["actions"][a:b]),
+                    rewards=list(env["rewards"][a:b]),
+                    terminated=done and env["terminated"],
+                    truncated=done and not env["terminated"],
+                    t_started=a,
+                    len_lookback_buffer=0,
+                    observation_space=OBS_SPACE,
+                    action_space=ACT_SPACE,
+                )
+            )
             env["t"] = b
             if done:
                 active.remove(env)
@@ -73,7 +90,11 @@ def test_same_n_step_transitions_as_rllib():
     table = {}
     for i in range(len(mine[N_STEP])):
         table[key(mine[Columns.OBS][i], mine[Columns.ACTIONS][i])] = (
-            mine[Columns.REWARDS][i], mine[Columns.NEXT_OBS][i], mine[Columns.TERMINATEDS][i], mine[N_STEP][i])
+            mine[Columns.REWARDS][i],
+            mine[Columns.NEXT_OBS][i],
+            mine[Columns.TERMINATEDS][i],
+            mine[N_STEP][i],
+        )
     assert len(table) == total_steps  # all were drawn
     assert set(mine[N_STEP]) == {1.0, 2.0, 3.0}
     seen = 0
@@ -90,16 +111,26 @@ def test_same_n_step_transitions_as_rllib():
 def test_terminal_and_truncated_tails():
     """The last transitions of an episode: shorter n, no bootstrap only when terminated."""
     for terminated in (True, False):
-        ep = SingleAgentEpisode(observations=[np.full(4, t, np.float32) for t in range(5)], actions=[0, 1, 0, 1],
-                                rewards=[1.0, 2.0, 3.0, 4.0], terminated=terminated, truncated=not terminated,
-                                observation_space=OBS_SPACE, action_space=ACT_SPACE, len_lookback_buffer=0)
+        ep = SingleAgentEpisode(
+            observations=[np.full(4, t, np.float32) for t in range(5)],
+            actions=[0, 1, 0, 1],
+            rewards=[1.0, 2.0, 3.0, 4.0],
+            terminated=terminated,
+            truncated=not terminated,
+            observation_space=OBS_SPACE,
+            action_space=ACT_SPACE,
+            len_lookback_buffer=0,
+        )
         buf = TransitionReplayBuffer(capacity=100, n_step=N, gamma=GAMMA, prioritized=False, seed=0)
         buf.add([ep])
         batch = buf.sample(500)
         by_t = {int(o[0]): i for i, o in enumerate(batch[Columns.OBS])}
         assert sorted(by_t) == [0, 1, 2, 3]
-        for t, (ret, n, nxt) in {0: (1 + 2 * GAMMA + 3 * GAMMA ** 2, 3, 3), 2: (3 + 4 * GAMMA, 2, 4),
-                                 3: (4.0, 1, 4)}.items():
+        for t, (ret, n, nxt) in {
+            0: (1 + 2 * GAMMA + 3 * GAMMA**2, 3, 3),
+            2: (3 + 4 * GAMMA, 2, 4),
+            3: (4.0, 1, 4),
+        }.items():
             i = by_t[t]
             assert batch[Columns.REWARDS][i] == pytest.approx(ret)
             assert batch[N_STEP][i] == n and batch[Columns.NEXT_OBS][i][0] == nxt
@@ -121,15 +152,19 @@ def test_importance_weights_match_rllib():
         rllib.update_priorities(td)
         # find our slots for the same transitions, in order, and give them the same priorities
         everything = ours.sample(20_000)
-        slot_of = {key(o, a): s for o, a, s in zip(everything[Columns.OBS], everything[Columns.ACTIONS],
-                                                   everything[INDICES])}
+        slot_of = {
+            key(o, a): s for o, a, s in zip(everything[Columns.OBS], everything[Columns.ACTIONS], everything[INDICES])
+        }
         slots = np.array([slot_of[key(e.get_observations(0), e.get_actions(0))] for e in sampled])
         ours.update_priorities(slots, td)
     mine = ours.sample(5000, beta=0.4)
     weight_of = {key(o, a): w for o, a, w in zip(mine[Columns.OBS], mine[Columns.ACTIONS], mine[WEIGHTS])}
     theirs = rllib.sample(num_items=200, n_step=1, gamma=GAMMA, beta=0.4)
-    weights = [(weight_of[key(e.get_observations(0), e.get_actions(0))], e.get_extra_model_outputs("weights")[0])
-               for e in theirs if key(e.get_observations(0), e.get_actions(0)) in weight_of]
+    weights = [
+        (weight_of[key(e.get_observations(0), e.get_actions(0))], e.get_extra_model_outputs("weights")[0])
+        for e in theirs
+        if key(e.get_observations(0), e.get_actions(0)) in weight_of
+    ]
     assert len(weights) > 150
     np.testing.assert_allclose(*zip(*weights), rtol=1e-5)
     assert min(w for w, _ in weights) < 0.999  # priorities differ, so weights do too
@@ -169,8 +204,15 @@ def test_eviction_keeps_transitions_consistent():
 def test_uint8_images_stored_once():
     space = gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)
     obs = [np.full((8, 8, 3), t, np.uint8) for t in range(6)]
-    ep = SingleAgentEpisode(observations=obs, actions=[0] * 5, rewards=[1.0] * 5, terminated=True,
-                            observation_space=space, action_space=ACT_SPACE, len_lookback_buffer=0)
+    ep = SingleAgentEpisode(
+        observations=obs,
+        actions=[0] * 5,
+        rewards=[1.0] * 5,
+        terminated=True,
+        observation_space=space,
+        action_space=ACT_SPACE,
+        len_lookback_buffer=0,
+    )
     buf = TransitionReplayBuffer(capacity=64, n_step=2, gamma=GAMMA)
     buf.add([ep])
     assert buf._obs.dtype == np.uint8 and buf._obs.shape == (64, 8, 8, 3)  # one array, no next_obs copy

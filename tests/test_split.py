@@ -1,4 +1,5 @@
 """Train / validation / held-out parts: disjoint, deterministic by file name, held-out unchanged."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """A real training run of train.py on CartPole-v1 to greedy evaluation return >= 450."""
+
 import csv
 import json
 import subprocess
@@ -14,9 +15,27 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_cartpole_reaches_450(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.run(  # a relative --run-dir, as users type it (checkpoints need absolute paths inside)
-        [sys.executable, str(ROOT / "train.py"), "--env", "CartPole-v1", "--stop-return", "450", "--stop-timesteps",
-         "80000", "--run-dir", "run", "--checkpoint-every", "2", "--no-progress", "--seed", "1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=1200,
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--env",
+            "CartPole-v1",
+            "--stop-return",
+            "450",
+            "--stop-timesteps",
+            "80000",
+            "--run-dir",
+            "run",
+            "--checkpoint-every",
+            "2",
+            "--no-progress",
+            "--seed",
+            "1",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((run_dir / "result.json").read_text())

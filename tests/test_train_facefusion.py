@@ -1,5 +1,6 @@
 """A short real DQN training on FaceFusion-v0: validation success the random policy cannot reach,
 the best checkpoint kept and used by the held-out report."""
+
 import json
 import subprocess
 import sys
@@ -14,9 +15,27 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_short_training_learns_and_keeps_its_best_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "train.py", "--env", "FaceFusion-v0", "--stop-timesteps", "12000", "--seed", "0",
-         "--run-dir", str(run_dir), "--eval-episodes", "40", "--checkpoint-every", "0", "--no-progress"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+        [
+            sys.executable,
+            "train.py",
+            "--env",
+            "FaceFusion-v0",
+            "--stop-timesteps",
+            "12000",
+            "--seed",
+            "0",
+            "--run-dir",
+            str(run_dir),
+            "--eval-episodes",
+            "40",
+            "--checkpoint-every",
+            "0",
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((run_dir / "result.json").read_text())

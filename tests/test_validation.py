@@ -1,4 +1,5 @@
 """Validation during training: fixed episodes, best-checkpoint bookkeeping, the stop rule."""
+
 import json
 
 import gymnasium as gym
@@ -40,10 +41,13 @@ def test_a_policy_that_moves_then_stops_is_scored_per_episode():
 
 
 def test_validation_env_config_drops_training_only_keys():
-    preset = {"env_config": {"aligned_start_prob": 0.1, "augment": True},
-              "validation": {"env_config": {"split": "validation"}}}
-    cfg = validation_env_config(preset, {"faces": "photos/", "realism_checkpoint": "d/", "obs_size": 64,
-                                         "split": "train"})
+    preset = {
+        "env_config": {"aligned_start_prob": 0.1, "augment": True},
+        "validation": {"env_config": {"split": "validation"}},
+    }
+    cfg = validation_env_config(
+        preset, {"faces": "photos/", "realism_checkpoint": "d/", "obs_size": 64, "split": "train"}
+    )
     assert cfg == {"faces": "photos/", "obs_size": 64, "split": "validation"}
     assert not set(cfg) & (set(NOT_VALIDATED) - {"split"})
 
@@ -125,7 +129,9 @@ def test_stop_on_success_needs_consecutive_validations():
     assert tr.check_stop(plain, {**stops, "success_consecutive": 1}, 1.0) == "stop_success"
 
 
-@pytest.mark.parametrize("key, group", [("val_success_rate", "eval"), ("eval_return", "eval"),
-                                        ("learner_loss", "losses"), ("train_return", "charts")])
+@pytest.mark.parametrize(
+    "key, group",
+    [("val_success_rate", "eval"), ("eval_return", "eval"), ("learner_loss", "losses"), ("train_return", "charts")],
+)
 def test_tensorboard_groups(key, group):
     assert tr.tensorboard_tag(key) == f"{group}/{key}"

@@ -12,6 +12,7 @@ CLI: python -m envs.faces prepare SRC --out CACHE_DIR [--workers N | --address a
 (`--address` builds shards as Ray tasks: the optional `distributed` module, the only one
 that imports Ray.)
 """
+
 from .api import load_faces, prepare
 from .faceset import FaceDataError, FaceSet
 

@@ -1,4 +1,5 @@
 """load_faces / prepare: resolve a source, reuse a matching cached set or build and cache one."""
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,7 @@ from .split import HELDOUT_FRACTION
 class Prepared:
     faces: FaceSet
     report: dict
-    set_dir: str | None   # where the set lives in the cache (None if it could not be written)
+    set_dir: str | None  # where the set lives in the cache (None if it could not be written)
     from_cache: bool
 
 
@@ -53,8 +54,11 @@ def _from_cache_dir(path: str, settings: Settings) -> Prepared:
             errors.append(str(exc))
             continue
         if rep.get("settings") != want:
-            warnings.warn(f"{d}: settings {rep.get('settings')} differ from the requested {want}; "
-                          "loading it anyway (newest complete set)", stacklevel=4)
+            warnings.warn(
+                f"{d}: settings {rep.get('settings')} differ from the requested {want}; "
+                "loading it anyway (newest complete set)",
+                stacklevel=4,
+            )
         return Prepared(fs, rep, d, True)
     raise FaceDataError(f"{path}: no loadable face set ({'; '.join(errors)})")
 
@@ -63,16 +67,28 @@ def _writable(cache_dir: str) -> bool:
     try:
         cache.init_dir(cache_dir)
     except OSError as exc:
-        warnings.warn(f"could not write the face cache in {cache_dir}: {exc}; faces are prepared in memory",
-                      stacklevel=3)
+        warnings.warn(
+            f"could not write the face cache in {cache_dir}: {exc}; faces are prepared in memory", stacklevel=3
+        )
         return False
     return True
 
 
-def prepare(source="default", cache_dir: str | None = None, settings: Settings | None = None, *,
-            progress: bool = False, workers: int | None = None, use_cache: bool = True,
-            heldout_fraction: float = HELDOUT_FRACTION, seed: int = 0, shard_size: int = DEFAULT_SHARD_SIZE,
-            address: str | None = None, obs_sizes=OBS_SIZES, log=None) -> Prepared:
+def prepare(
+    source="default",
+    cache_dir: str | None = None,
+    settings: Settings | None = None,
+    *,
+    progress: bool = False,
+    workers: int | None = None,
+    use_cache: bool = True,
+    heldout_fraction: float = HELDOUT_FRACTION,
+    seed: int = 0,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    address: str | None = None,
+    obs_sizes=OBS_SIZES,
+    log=None,
+) -> Prepared:
     """Faces from `source` ("default", a photo folder, or a cache dir) with a full report.
 
     A new set is built shard by shard into the cache (bounded memory, resumed after an
@@ -94,15 +110,19 @@ def prepare(source="default", cache_dir: str | None = None, settings: Settings |
         if not os.path.exists(path):
             raise FileNotFoundError(f"face source {path!r} does not exist")
         if not os.path.isdir(path):
-            raise FaceDataError(f"face source {path!r} is not a folder (give a folder of images, "
-                                "a cache dir, or 'default')")
+            raise FaceDataError(
+                f"face source {path!r} is not a folder (give a folder of images, a cache dir, or 'default')"
+            )
         if cache.is_cache_dir(path):
             return _from_cache_dir(path, settings)
         listing = list_folder(path)
         items, pre_skipped, ignored = listing.items, listing.skipped, listing.ignored
-        src = {"kind": "folder", "root": os.path.abspath(path),
-               "files": [[it.name, it.size, it.mtime_ns, it.mode] for it in items],
-               "unlisted": sorted(pre_skipped)}
+        src = {
+            "kind": "folder",
+            "root": os.path.abspath(path),
+            "files": [[it.name, it.size, it.mtime_ns, it.mode] for it in items],
+            "unlisted": sorted(pre_skipped),
+        }
         label = f"folder {path!r}"
     key = cache.cache_key(src, settings.as_dict())
     src_summary = {k: v for k, v in src.items() if k not in ("files", "unlisted")}
@@ -120,25 +140,45 @@ def prepare(source="default", cache_dir: str | None = None, settings: Settings |
                 sp = rep.get("split", {})
                 if sp.get("heldout_fraction") != heldout_fraction or sp.get("seed") != seed:
                     try:
-                        cache.write_json(os.path.join(d, cache.REPORT), add_split(rep, fs.files, heldout_fraction, seed))
+                        cache.write_json(
+                            os.path.join(d, cache.REPORT), add_split(rep, fs.files, heldout_fraction, seed)
+                        )
                     except OSError:
                         pass
                 return Prepared(fs, rep, d, True)
         use_cache = _writable(cache_dir)
     if use_cache:
-        set_dir, rep = build(cache_dir, key, items, settings, pre_skipped=pre_skipped, ignored=ignored,
-                             source=src_summary, heldout_fraction=heldout_fraction, seed=seed,
-                             shard_size=shard_size, workers=workers, address=address, progress=progress,
-                             obs_sizes=obs_sizes,
-                             log=log or (lambda msg: None))
+        set_dir, rep = build(
+            cache_dir,
+            key,
+            items,
+            settings,
+            pre_skipped=pre_skipped,
+            ignored=ignored,
+            source=src_summary,
+            heldout_fraction=heldout_fraction,
+            seed=seed,
+            shard_size=shard_size,
+            workers=workers,
+            address=address,
+            progress=progress,
+            obs_sizes=obs_sizes,
+            log=log or (lambda msg: None),
+        )
         if set_dir is None:
             _no_faces(rep, ignored, label)
         fs, rep = cache.load_set(set_dir)
         return Prepared(fs, rep, set_dir, False)
     t0 = time.perf_counter()
     faces, skipped = run(items, settings, workers=workers, progress=progress)
-    rep = make_report([kept_row(f) for f in faces], sorted(pre_skipped + skipped), ignored, settings, src_summary,
-                      time.perf_counter() - t0)
+    rep = make_report(
+        [kept_row(f) for f in faces],
+        sorted(pre_skipped + skipped),
+        ignored,
+        settings,
+        src_summary,
+        time.perf_counter() - t0,
+    )
     rep["key"] = key
     if not faces:
         _no_faces(rep, ignored, label)
@@ -152,8 +192,15 @@ def _no_faces(rep: dict, ignored: list[str], label: str):
     raise FaceDataError(f"no usable face in {label}: {_skip_summary(rep['skipped'])}{extra}")
 
 
-def load_faces(source="default", cache_dir=None, *, canvas: int = 256, backend: str = "auto",
-               max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> FaceSet:
+def load_faces(
+    source="default",
+    cache_dir=None,
+    *,
+    canvas: int = 256,
+    backend: str = "auto",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: bool = False,
+) -> FaceSet:
     """Faces from "default" (embedded photos), a folder of photos, or a cache dir written by
     `python -m envs.faces prepare`; a FaceSet is returned unchanged. Built sets are cached in
     `cache_dir` (default ~/.cache/rl-face-fusion/faces, or $RLFF_CACHE_DIR) under a key of the

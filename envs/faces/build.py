@@ -5,6 +5,7 @@ The build lives in `.build-<key>/` (named by the set's key, not by a process, so
 finds it), holds a lock file while it runs, and becomes `set-<key>/` by one rename after its
 index, report and COMPLETE marker are on disk.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -21,19 +22,25 @@ from .pipeline import report as make_report
 from .sources import Item
 from .split import VALIDATION_FRACTION, part_mask
 
-ShardResult = tuple[int, list[Face], list[tuple[str, str]]]   # shard index, faces, (name, reason)
+ShardResult = tuple[int, list[Face], list[tuple[str, str]]]  # shard index, faces, (name, reason)
 
 
-def add_split(rep: dict, files, heldout_fraction: float, seed: int,
-              validation_fraction: float = VALIDATION_FRACTION) -> dict:
+def add_split(
+    rep: dict, files, heldout_fraction: float, seed: int, validation_fraction: float = VALIDATION_FRACTION
+) -> dict:
     """The train / validation / held-out sizes that FaceSet.split(...) gives for these
     settings (by file name only), and the held-out files."""
     files = list(files)
-    parts = {p: part_mask(files, p, heldout_fraction, validation_fraction, seed) for p in ("train", "validation",
-                                                                                           "heldout")}
-    rep["split"] = {"heldout_fraction": heldout_fraction, "validation_fraction": validation_fraction, "seed": seed,
-                    **{p: int(m.sum()) for p, m in parts.items()},
-                    "heldout_files": [f for f, h in zip(files, parts["heldout"]) if h]}
+    parts = {
+        p: part_mask(files, p, heldout_fraction, validation_fraction, seed) for p in ("train", "validation", "heldout")
+    }
+    rep["split"] = {
+        "heldout_fraction": heldout_fraction,
+        "validation_fraction": validation_fraction,
+        "seed": seed,
+        **{p: int(m.sum()) for p, m in parts.items()},
+        "heldout_files": [f for f, h in zip(files, parts["heldout"]) if h],
+    }
     return rep
 
 
@@ -52,8 +59,9 @@ def _locked(path: str):
         os.close(fd)
 
 
-def local_shards(todo: list[tuple[int, list[Item]]], settings: Settings, workers: int | None,
-                 tick: Callable[[int], None]) -> Iterator[ShardResult]:
+def local_shards(
+    todo: list[tuple[int, list[Item]]], settings: Settings, workers: int | None, tick: Callable[[int], None]
+) -> Iterator[ShardResult]:
     """Threads over the photos of all pending shards (in order); a shard is yielded as soon as
     all its photos are done, so at most a shard or two of faces are held at once."""
     flat = [(k, j) for k, items in todo for j in range(len(items))]
@@ -68,14 +76,31 @@ def local_shards(todo: list[tuple[int, list[Item]]], settings: Settings, workers
         tick(1)
         if left[k] == 0:
             results = slots.pop(k)
-            yield (k, [r for r in results if isinstance(r, Face)],
-                   [(it.name, r) for it, r in zip(names.pop(k), results) if isinstance(r, str)])
+            yield (
+                k,
+                [r for r in results if isinstance(r, Face)],
+                [(it.name, r) for it, r in zip(names.pop(k), results) if isinstance(r, str)],
+            )
 
 
-def build(cache_dir: str, key: str, items: list[Item], settings: Settings, *, pre_skipped, ignored,
-          source: dict, heldout_fraction: float, seed: int, shard_size: int = shards.DEFAULT_SHARD_SIZE,
-          workers: int | None = None, address: str | None = None, progress: bool = False, obs_sizes=OBS_SIZES,
-          log: Callable[[str], None] = lambda msg: None) -> tuple[str | None, dict]:
+def build(
+    cache_dir: str,
+    key: str,
+    items: list[Item],
+    settings: Settings,
+    *,
+    pre_skipped,
+    ignored,
+    source: dict,
+    heldout_fraction: float,
+    seed: int,
+    shard_size: int = shards.DEFAULT_SHARD_SIZE,
+    workers: int | None = None,
+    address: str | None = None,
+    progress: bool = False,
+    obs_sizes=OBS_SIZES,
+    log: Callable[[str], None] = lambda msg: None,
+) -> tuple[str | None, dict]:
     """Build (or finish) the set `key`; returns (its set dir, report). The set dir is None when
     no photo gave a face (nothing is published then). Raises OSError if the cache dir cannot
     be written."""
@@ -94,9 +119,16 @@ def build(cache_dir: str, key: str, items: list[Item], settings: Settings, *, pr
             for n in os.listdir(build_dir):  # shards of a build whose manifest is gone: sizes unknown, redo
                 shutil.rmtree(os.path.join(build_dir, n), ignore_errors=True)
             n_shards = -(-len(items) // shard_size)
-            manifest = {"format": shards.FORMAT, "key": key, "canvas": settings.canvas, "shard_size": shard_size,
-                        "n_items": len(items), "n_shards": n_shards, "obs_sizes": sorted({int(v) for v in obs_sizes}),
-                        "shards": {}}
+            manifest = {
+                "format": shards.FORMAT,
+                "key": key,
+                "canvas": settings.canvas,
+                "shard_size": shard_size,
+                "n_items": len(items),
+                "n_shards": n_shards,
+                "obs_sizes": sorted({int(v) for v in obs_sizes}),
+                "shards": {},
+            }
         size, n_shards = int(manifest["shard_size"]), int(manifest["n_shards"])
         done = shards.done_shards(build_dir, n_shards)
         for k in done:  # renamed into place but killed before the manifest said so
@@ -105,7 +137,7 @@ def build(cache_dir: str, key: str, items: list[Item], settings: Settings, *, pr
         manifest["shards"] = {str(k): manifest["shards"][str(k)] for k in done}
         shards.write_json(os.path.join(build_dir, shards.MANIFEST), manifest)
         finished = set(done)
-        todo = [(k, items[k * size:(k + 1) * size]) for k in range(n_shards) if k not in finished]
+        todo = [(k, items[k * size : (k + 1) * size]) for k in range(n_shards) if k not in finished]
         if done:
             log(f"resuming {build_dir}: {len(done)} of {n_shards} shards already done, {len(todo)} to go")
         done_items = len(items) - sum(len(its) for _, its in todo)
@@ -117,10 +149,12 @@ def build(cache_dir: str, key: str, items: list[Item], settings: Settings, *, pr
                 results = local_shards(todo, settings, workers, tick)
             else:
                 from .distributed import ray_shards  # Ray only on this path
+
                 results = ray_shards(address, todo, settings, tick, nodes)
             for k, faces, skipped in results:
-                manifest["shards"][str(k)] = shards.write_shard(build_dir, k, faces, skipped, settings.canvas,
-                                                                manifest["obs_sizes"])
+                manifest["shards"][str(k)] = shards.write_shard(
+                    build_dir, k, faces, skipped, settings.canvas, manifest["obs_sizes"]
+                )
                 shards.write_json(os.path.join(build_dir, shards.MANIFEST), manifest)
         finally:
             if bar:
@@ -141,9 +175,16 @@ def build(cache_dir: str, key: str, items: list[Item], settings: Settings, *, pr
         add_split(rep, [k["file"] for k in kept], heldout_fraction, seed)
         shards.write_index(build_dir, n_shards)
         cache.write_json(os.path.join(build_dir, cache.REPORT), rep)
-        cache.write_json(os.path.join(build_dir, cache.MARKER),
-                         {"key": key, "created_ns": time.time_ns(), "n": len(kept), "settings": settings.as_dict(),
-                          "format": shards.FORMAT})
+        cache.write_json(
+            os.path.join(build_dir, cache.MARKER),
+            {
+                "key": key,
+                "created_ns": time.time_ns(),
+                "n": len(kept),
+                "settings": settings.as_dict(),
+                "format": shards.FORMAT,
+            },
+        )
         shards.fsync_dir(build_dir)
         cache.publish(build_dir, final)
         _unlink(os.path.join(cache_dir, f".lock-{key}"))  # whoever waited on it finds the set

@@ -12,6 +12,7 @@ Layout of a cache dir:
 A reader only ever sees set-* directories, which appear by a single rename after their
 marker is on disk. Sets written before sharding (one faces.npz) still load, into RAM.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,8 +30,10 @@ from .shards import fsync_dir
 
 CACHE_ENV = "RLFF_CACHE_DIR"
 TAG = "CACHEDIR.TAG"
-TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
-            "# rl-face-fusion face cache (python -m envs.faces prepare). Safe to delete.\n")
+TAG_TEXT = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# rl-face-fusion face cache (python -m envs.faces prepare). Safe to delete.\n"
+)
 ARRAYS, REPORT, MARKER = "faces.npz", "report.json", "COMPLETE"
 STALE_TMP_SECONDS = 24 * 3600
 
@@ -187,20 +190,33 @@ def load_set(set_dir: str) -> tuple[FaceSet, dict]:
     try:
         if manifest is not None:
             if manifest.get("format") != shards.FORMAT:
-                raise FaceDataError(f"{set_dir}: face set format {manifest.get('format')!r}, this version reads "
-                                    f"{shards.FORMAT}: re-run `python -m envs.faces prepare` on the photos")
+                raise FaceDataError(
+                    f"{set_dir}: face set format {manifest.get('format')!r}, this version reads "
+                    f"{shards.FORMAT}: re-run `python -m envs.faces prepare` on the photos"
+                )
             fs = shards.open_set(set_dir, manifest)
         elif os.path.exists(os.path.join(set_dir, ARRAYS)):
             with np.load(os.path.join(set_dir, ARRAYS), allow_pickle=False) as z:
-                fs = FaceSet(z["images"], z["masks"], z["landmarks"], z["keypoints"], z["boxes"],
-                             tuple(str(s) for s in z["files"]), tuple(str(s) for s in z["backends"]))
+                fs = FaceSet(
+                    z["images"],
+                    z["masks"],
+                    z["landmarks"],
+                    z["keypoints"],
+                    z["boxes"],
+                    tuple(str(s) for s in z["files"]),
+                    tuple(str(s) for s in z["backends"]),
+                )
         else:
-            raise FaceDataError(f"{set_dir}: neither {shards.MANIFEST} nor {ARRAYS} (unknown face set format): "
-                                "re-run `python -m envs.faces prepare` on the photos")
+            raise FaceDataError(
+                f"{set_dir}: neither {shards.MANIFEST} nor {ARRAYS} (unknown face set format): "
+                "re-run `python -m envs.faces prepare` on the photos"
+            )
         report = read_report(set_dir)
     except FaceDataError:
         raise
     except Exception as exc:  # noqa: BLE001  (BadZipFile, OSError, ValueError, KeyError, ...)
-        raise FaceDataError(f"{set_dir}: corrupt face set ({type(exc).__name__}: {exc}); "
-                            "re-run `python -m envs.faces prepare` on the photos") from None
+        raise FaceDataError(
+            f"{set_dir}: corrupt face set ({type(exc).__name__}: {exc}); "
+            "re-run `python -m envs.faces prepare` on the photos"
+        ) from None
     return fs, report

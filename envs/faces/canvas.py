@@ -4,6 +4,7 @@ the same scale: side = CANVAS_CONTEXT x the face box's longer side, centred on t
 Coordinates are continuous (pixel i spans [i, i+1]), as mediapipe's landmarks are, so a
 point maps to the canvas by x_c = (x - x0) * size / side exactly.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -38,7 +39,7 @@ def cut(image: np.ndarray, reg: tuple[float, float, float], size: int) -> np.nda
     while side / k >= 2 * size and min(cx1 - cx0, cy1 - cy0) >= 4 * k:
         k *= 2
     cw, ch = (cx1 - cx0) // k * k, (cy1 - cy0) // k * k  # whole 2x2 blocks
-    crop = image[cy0:cy0 + ch, cx0:cx0 + cw]
+    crop = image[cy0 : cy0 + ch, cx0 : cx0 + cw]
     for _ in range(k.bit_length() - 1):
         crop = cv2.resize(crop, (crop.shape[1] // 2, crop.shape[0] // 2), interpolation=cv2.INTER_AREA)
     left, top = -((ix0 - cx0) // k), -((iy0 - cy0) // k)  # ceil division
@@ -51,8 +52,9 @@ def cut(image: np.ndarray, reg: tuple[float, float, float], size: int) -> np.nda
     # dst pixel j (centre j + 0.5) samples the source at continuous x0 + (j + 0.5) * a,
     # i.e. pixel-centre index x0 + (j + 0.5) * a - 0.5
     m = np.array([[a, 0.0, x0 + 0.5 * a - 0.5], [0.0, a, y0 + 0.5 * a - 0.5]])
-    return cv2.warpAffine(crop, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        crop, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def _reflect_pad(img: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:

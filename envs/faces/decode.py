@@ -3,6 +3,7 @@
 Every check that can run before decoding does (size on disk, header dimensions, truncation),
 so a bad file costs microseconds and a decompression bomb is refused before it is inflated.
 """
+
 from __future__ import annotations
 
 import errno
@@ -13,9 +14,9 @@ import warnings
 import cv2
 import numpy as np
 
-MIN_SIDE = 32                      # smaller photos carry no usable face detail
-DEFAULT_MAX_PIXELS = 50_000_000    # refuse (not decode) anything with more pixels than this
-REDUCED_MIN_SIDE = 512             # JPEGs are decoded reduced (1/2, 1/4, 1/8) down to this shorter side
+MIN_SIDE = 32  # smaller photos carry no usable face detail
+DEFAULT_MAX_PIXELS = 50_000_000  # refuse (not decode) anything with more pixels than this
+REDUCED_MIN_SIDE = 512  # JPEGs are decoded reduced (1/2, 1/4, 1/8) down to this shorter side
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
@@ -94,8 +95,9 @@ def to_rgb8(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB))
 
 
-def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, reduce: bool = True
-               ) -> tuple[np.ndarray, int, tuple[int, int]]:
+def read_image(
+    path: str, max_pixels: int = DEFAULT_MAX_PIXELS, reduce: bool = True
+) -> tuple[np.ndarray, int, tuple[int, int]]:
     """Decode `path` -> (RGB uint8 image, reduction factor r, (full width, full height)).
 
     With `reduce`, JPEGs are decoded at 1/r resolution (r in 1, 2, 4, 8) keeping the shorter
@@ -125,8 +127,12 @@ def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, reduce: bool = T
         if reduce:
             while r < 8 and min(w, h) // (2 * r) >= REDUCED_MIN_SIDE:
                 r *= 2
-        flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-                8: cv2.IMREAD_REDUCED_COLOR_8}[r]  # colour flags apply EXIF orientation
+        flag = {
+            1: cv2.IMREAD_COLOR,
+            2: cv2.IMREAD_REDUCED_COLOR_2,
+            4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8,
+        }[r]  # colour flags apply EXIF orientation
     else:
         flag = cv2.IMREAD_UNCHANGED  # keeps 16 bit and alpha so we convert them properly
     try:

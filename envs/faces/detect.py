@@ -5,6 +5,7 @@ Detector objects are expensive to build (graph + model load), so they live in a 
 pool and are reused by every call and thread in the process; each is used by one thread
 at a time.
 """
+
 from __future__ import annotations
 
 import queue
@@ -18,10 +19,10 @@ from . import native_logs
 from .geometry import bbox
 
 BACKENDS = ("auto", "mediapipe", "opencv")
-MAX_FACES = 5         # faces counted per photo (n_faces saturates here)
-DETECT_SIDE = 1024    # photos are downscaled to this longer side for detection
-HAAR_SIDE = 320       # and to this for the Haar cascade (~40 ms here; it finds faces >= 1/5 of the
-                      # shorter side: a fallback for mediapipe misses, not a small-face finder)
+MAX_FACES = 5  # faces counted per photo (n_faces saturates here)
+DETECT_SIDE = 1024  # photos are downscaled to this longer side for detection
+HAAR_SIDE = 320  # and to this for the Haar cascade (~40 ms here; it finds faces >= 1/5 of the
+# shorter side: a fallback for mediapipe misses, not a small-face finder)
 
 
 @dataclass
@@ -50,6 +51,7 @@ def _parse_landmarks(blob: bytes) -> np.ndarray:
             xy = np.ascontiguousarray(rec[:, np.r_[3:7, 8:12]]).view("<f4")
             return xy.reshape(468, 2).astype(np.float32)
     from mediapipe.framework.formats import landmark_pb2
+
     msg = landmark_pb2.NormalizedLandmarkList.FromString(blob)
     return np.array([(p.x, p.y) for p in msg.landmark], np.float32)
 
@@ -58,28 +60,32 @@ def _largest(faces: list[np.ndarray]) -> np.ndarray:
     def area(lm):
         x0, y0, x1, y1 = bbox(lm)
         return (x1 - x0) * (y1 - y0)
+
     return max(faces, key=area)
 
 
 class MediapipeDetector:
     """Face mesh on the photo; if it finds nothing, retry on a reflect-padded photo (faces that
     fill the frame) and then on crops around full-range face_detection boxes (small faces)."""
+
     name = "mediapipe"
 
     def __init__(self) -> None:
         native_logs.quiet()  # before the first graph: its C++ log lines cannot be turned off
         import mediapipe as mp
+
         self._mp = mp
         self.mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=MAX_FACES, refine_landmarks=False,
-            min_detection_confidence=0.5)
+            static_image_mode=True, max_num_faces=MAX_FACES, refine_landmarks=False, min_detection_confidence=0.5
+        )
         self._finder = None
 
     @property
     def finder(self):
         if self._finder is None:
             self._finder = self._mp.solutions.face_detection.FaceDetection(
-                model_selection=1, min_detection_confidence=0.5)
+                model_selection=1, min_detection_confidence=0.5
+            )
         return self._finder
 
     def _mesh(self, img: np.ndarray) -> list[np.ndarray]:
@@ -89,8 +95,7 @@ class MediapipeDetector:
         blobs = self._mesh_fast(img)
         if blobs is None:  # private API changed: the public (slower) call
             res = self.mesh.process(img)
-            faces = [np.array([(p.x, p.y) for p in f.landmark], np.float32)
-                     for f in (res.multi_face_landmarks or [])]
+            faces = [np.array([(p.x, p.y) for p in f.landmark], np.float32) for f in (res.multi_face_landmarks or [])]
         else:
             faces = [_parse_landmarks(b) for b in blobs]
         return [f * np.float32((w, h)) for f in faces]
@@ -102,11 +107,13 @@ class MediapipeDetector:
         sol = self.mesh
         try:
             from mediapipe.python._framework_bindings import _packet_getter
-            (name, kind), = sol._input_stream_type_info.items()
+
+            ((name, kind),) = sol._input_stream_type_info.items()
             sol._graph_outputs.clear()
             sol._simulated_timestamp += 33333
             sol._graph.add_packet_to_input_stream(
-                stream=name, packet=sol._make_packet(kind, img).at(sol._simulated_timestamp))
+                stream=name, packet=sol._make_packet(kind, img).at(sol._simulated_timestamp)
+            )
             sol._graph.wait_until_idle()
             packet = sol._graph_outputs.get("multi_face_landmarks")
             if packet is None or packet.is_empty():
@@ -163,6 +170,7 @@ class MediapipeDetector:
 
 class OpenCVDetector:
     """Haar cascade box + template landmarks: a fallback for faces the mesh misses."""
+
     name = "opencv"
 
     def __init__(self) -> None:
@@ -181,10 +189,13 @@ class OpenCVDetector:
         grey = cv2.copyMakeBorder(grey, p, p, p, p, cv2.BORDER_REPLICATE)
         side = max(24, min(h, w) // 5)
         found, _, weights = self.cascade.detectMultiScale3(
-            grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side), outputRejectLevels=True)
-        scored = [((x - p, y - p, bw, bh), float(wt)) for (x, y, bw, bh), wt in
-                  zip(np.asarray(found, float).reshape(-1, 4), np.asarray(weights, float).ravel())
-                  if 0 <= x - p + bw / 2 < w and 0 <= y - p + bh / 2 < h]  # centre in the photo
+            grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side), outputRejectLevels=True
+        )
+        scored = [
+            ((x - p, y - p, bw, bh), float(wt))
+            for (x, y, bw, bh), wt in zip(np.asarray(found, float).reshape(-1, 4), np.asarray(weights, float).ravel())
+            if 0 <= x - p + bw / 2 < w and 0 <= y - p + bh / 2 < h
+        ]  # centre in the photo
         if not scored:
             return None
         # Haar false positives are common and often big: the largest of the confident ones

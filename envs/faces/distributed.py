@@ -7,6 +7,7 @@ photos are read by the tasks: a folder source must be at the same path on every 
 file system). Tasks are spread over the nodes and at most two per cluster CPU are in flight,
 which bounds the driver's memory.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,9 +27,11 @@ def _shard(k: int, items: list[Item], settings: Settings, threads: int):
     roots = {os.path.dirname(it.path) for it in items if it.path is not None}
     for root in roots:  # a node without the folder must fail, not report every photo missing
         if not os.path.isdir(root):
-            raise FileNotFoundError(f"node {ray.get_runtime_context().get_node_id()[:12]}: photo folder {root!r} "
-                                    "does not exist here (prepare --address needs the photos at the same path "
-                                    "on every node)")
+            raise FileNotFoundError(
+                f"node {ray.get_runtime_context().get_node_id()[:12]}: photo folder {root!r} "
+                "does not exist here (prepare --address needs the photos at the same path "
+                "on every node)"
+            )
     faces, skipped = run(items, settings, workers=threads)
     return k, faces, skipped, ray.get_runtime_context().get_node_id()
 
@@ -42,8 +45,10 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
         with socket.create_connection((host, int(port)), timeout=timeout_s):
             pass
     except (OSError, ValueError) as exc:
-        raise ConnectionError(f"--address {address}: cannot reach a Ray head there ({exc}); start one with "
-                              "`ray start --head`, or pass 'auto' on a node of the cluster") from None
+        raise ConnectionError(
+            f"--address {address}: cannot reach a Ray head there ({exc}); start one with "
+            "`ray start --head`, or pass 'auto' on a node of the cluster"
+        ) from None
 
 
 def _runtime_env() -> dict:
@@ -52,11 +57,17 @@ def _runtime_env() -> dict:
     if os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"):
         return {}
     import envs
+
     return {"py_modules": [os.path.dirname(envs.__file__)], "env_vars": {"OMP_NUM_THREADS": "1"}}
 
 
-def ray_shards(address: str, todo: list[tuple[int, list[Item]]], settings: Settings,
-               tick: Callable[[int], None], nodes: dict[str, int]) -> Iterator[tuple[int, list, list]]:
+def ray_shards(
+    address: str,
+    todo: list[tuple[int, list[Item]]],
+    settings: Settings,
+    tick: Callable[[int], None],
+    nodes: dict[str, int],
+) -> Iterator[tuple[int, list, list]]:
     """Yield (shard index, faces, skipped) as Ray tasks finish. Joins the cluster at `address`
     ("auto", "host:port") unless Ray is already initialised in this process; `nodes` counts
     the shards each node built."""

@@ -1,4 +1,5 @@
 """The FaceSet container every consumer of face data receives."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,11 +23,12 @@ class FaceSet:
     A set opened from a cache holds images, masks and landmarks as `shards.Rows`: read-only
     memory maps indexed like arrays (`images[i]` is a numpy view; `subset`/`split` stay mapped;
     `np.asarray(images)` loads them all into RAM)."""
-    images: np.ndarray     # (N, S, S, 3) uint8 RGB
-    masks: np.ndarray      # (N, S, S) uint8, feathered face-oval mask
+
+    images: np.ndarray  # (N, S, S, 3) uint8 RGB
+    masks: np.ndarray  # (N, S, S) uint8, feathered face-oval mask
     landmarks: np.ndarray  # (N, 468, 2) float32 (x, y), mediapipe face-mesh order
     keypoints: np.ndarray  # (N, 5, 2) float32: eyes (image-left, image-right), nose tip, mouth corners
-    boxes: np.ndarray      # (N, 4) float32 x0, y0, x1, y1
+    boxes: np.ndarray  # (N, 4) float32 x0, y0, x1, y1
     files: tuple[str, ...]
     backends: tuple[str, ...]
     obs: dict = field(default_factory=dict, repr=False)  # {size: (N, size, size, 2) uint8} stored `obs_pair`s
@@ -34,9 +36,13 @@ class FaceSet:
     def __post_init__(self) -> None:
         n = len(self.files)
         s = self.images.shape[1] if self.images.ndim == 4 else -1
-        want = {"images": ((n, s, s, 3), np.uint8), "masks": ((n, s, s), np.uint8),
-                "landmarks": ((n, N_LANDMARKS, 2), np.float32), "keypoints": ((n, 5, 2), np.float32),
-                "boxes": ((n, 4), np.float32)}
+        want = {
+            "images": ((n, s, s, 3), np.uint8),
+            "masks": ((n, s, s), np.uint8),
+            "landmarks": ((n, N_LANDMARKS, 2), np.float32),
+            "keypoints": ((n, 5, 2), np.float32),
+            "boxes": ((n, 4), np.float32),
+        }
         for name, (shape, dtype) in want.items():
             a = getattr(self, name)
             if a.shape != shape or a.dtype != dtype:
@@ -64,9 +70,16 @@ class FaceSet:
                 raise IndexError(f"boolean mask of shape {idx.shape} for {len(self)} faces")
             idx = np.nonzero(idx)[0]
         idx = idx.astype(np.int64).reshape(-1)
-        return FaceSet(self.images[idx], self.masks[idx], self.landmarks[idx], self.keypoints[idx],
-                       self.boxes[idx], tuple(self.files[i] for i in idx),
-                       tuple(self.backends[i] for i in idx), {s: a[idx] for s, a in self.obs.items()})
+        return FaceSet(
+            self.images[idx],
+            self.masks[idx],
+            self.landmarks[idx],
+            self.keypoints[idx],
+            self.boxes[idx],
+            tuple(self.files[i] for i in idx),
+            tuple(self.backends[i] for i in idx),
+            {s: a[idx] for s, a in self.obs.items()},
+        )
 
     def obs_pair(self, index: int, size: int) -> np.ndarray:
         """Face `index` at observation scale (`observe.obs_pair`): read from the cache when it
@@ -76,9 +89,14 @@ class FaceSet:
             return stored[index]
         return obs_pair(self.images[index], self.masks[index], size)
 
-    def split(self, part: str, heldout_fraction: float = HELDOUT_FRACTION, seed: int = 0,
-              validation_fraction: float = VALIDATION_FRACTION) -> FaceSet:
-        """"train", "validation", "heldout" or "all" (see `envs.faces.split`). Membership
+    def split(
+        self,
+        part: str,
+        heldout_fraction: float = HELDOUT_FRACTION,
+        seed: int = 0,
+        validation_fraction: float = VALIDATION_FRACTION,
+    ) -> FaceSet:
+        """ "train", "validation", "heldout" or "all" (see `envs.faces.split`). Membership
         depends only on (seed, file name)."""
         mask = part_mask(self.files, part, heldout_fraction, validation_fraction, seed)
         return self if part == "all" else self.subset(mask)

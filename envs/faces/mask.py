@@ -1,5 +1,6 @@
 """Soft face masks: 255 well inside the face, ramping to 0 exactly at the face outline, so
 a pasted face never drags background from outside its oval."""
+
 from __future__ import annotations
 
 import cv2

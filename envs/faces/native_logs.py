@@ -11,6 +11,7 @@ a thread, so nothing is lost when the caller dies. `RLFF_NATIVE_LOGS=1` keeps th
 
 This file is also the filter (run as a script: standard library only).
 """
+
 from __future__ import annotations
 
 import os
@@ -21,9 +22,11 @@ import sys
 
 # absl writes a line at once; TFLite writes "INFO: ", its message and "\n" apart, so a progress
 # bar (which starts with "\r") can land between the pieces.
-NOISE = re.compile(rb"[IW]0000 00:00:\d+\.\d+ +\d+ [\w.]+:\d+\] [^\n]*\n"
-                   rb"|INFO: (?=Created TensorFlow Lite|\r)|Created TensorFlow Lite XNNPACK delegate for CPU\.\n?"
-                   rb"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR\n")
+NOISE = re.compile(
+    rb"[IW]0000 00:00:\d+\.\d+ +\d+ [\w.]+:\d+\] [^\n]*\n"
+    rb"|INFO: (?=Created TensorFlow Lite|\r)|Created TensorFlow Lite XNNPACK delegate for CPU\.\n?"
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR\n"
+)
 STARTS = (b"I0000 ", b"W0000 ", b"INFO: ", b"Created TensorFlow Lite XNNPACK", b"WARNING: All log messages before absl")
 HOLD_S = 0.2  # a held-back partial line that has not become a noise line by then is passed on
 
@@ -79,7 +82,7 @@ def kept(buf: bytes) -> int:
 
 def _write(data: bytes) -> None:
     while data:
-        data = data[os.write(1, data):]
+        data = data[os.write(1, data) :]
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ Threads rather than processes: mediapipe and OpenCV release the GIL, so threads 
 cores without paying a process start (and a mediapipe import) per worker. Several threads
 per core pay off because a mediapipe graph call spends a good part of its time waiting.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,10 +50,10 @@ class Face:
     mask: np.ndarray
     landmarks: np.ndarray
     keypoints: np.ndarray
-    box: np.ndarray          # canvas pixels
+    box: np.ndarray  # canvas pixels
     backend: str
     n_faces: int
-    source_box: np.ndarray   # photo pixels (full resolution)
+    source_box: np.ndarray  # photo pixels (full resolution)
     source_size: tuple[int, int]
 
 
@@ -93,8 +94,18 @@ def _process(item: Item, s: Settings) -> Face | str:
     box_c = bbox(lm_c)
     mask = oval_mask(lm_c, s.canvas) if det.backend == "mediapipe" else ellipse_mask(box_c, s.canvas)
     to_full = np.float32((size[0] / w, size[1] / h) * 2)  # reduced decode -> photo pixels
-    return Face(item.name, canvas.cut(img, reg, s.canvas), mask, lm_c, keypoints(lm_c), box_c,
-                det.backend, det.n_faces, box * to_full, (int(size[0]), int(size[1])))
+    return Face(
+        item.name,
+        canvas.cut(img, reg, s.canvas),
+        mask,
+        lm_c,
+        keypoints(lm_c),
+        box_c,
+        det.backend,
+        det.n_faces,
+        box * to_full,
+        (int(size[0]), int(size[1])),
+    )
 
 
 def default_workers() -> int:
@@ -129,8 +140,9 @@ def stream(items: list[Item], settings: Settings, workers: int | None = None, wi
                 f.cancel()
 
 
-def run(items: list[Item], settings: Settings, workers: int | None = None,
-        progress: bool = False) -> tuple[list[Face], list[tuple[str, str]]]:
+def run(
+    items: list[Item], settings: Settings, workers: int | None = None, progress: bool = False
+) -> tuple[list[Face], list[tuple[str, str]]]:
     """Process all items; returns (faces, skipped) both in item order."""
     results: list = [None] * len(items)
     bar = progress_bar(len(items)) if progress else None
@@ -150,30 +162,52 @@ def run(items: list[Item], settings: Settings, workers: int | None = None,
 def progress_bar(total: int, initial: int = 0):
     """tqdm bar in photos with rate and ETA (resumed work counts as done, not in the rate)."""
     from tqdm import tqdm
+
     return tqdm(total=total, initial=initial, unit="img", desc="faces", dynamic_ncols=True, smoothing=0.1)
 
 
 def to_faceset(faces: list[Face], size: int) -> FaceSet:
     n = len(faces)
     if n == 0:
-        return FaceSet(np.zeros((0, size, size, 3), np.uint8), np.zeros((0, size, size), np.uint8),
-                       np.zeros((0, 468, 2), np.float32), np.zeros((0, 5, 2), np.float32),
-                       np.zeros((0, 4), np.float32), (), ())
-    return FaceSet(np.stack([f.image for f in faces]), np.stack([f.mask for f in faces]),
-                   np.stack([f.landmarks for f in faces]).astype(np.float32),
-                   np.stack([f.keypoints for f in faces]).astype(np.float32),
-                   np.stack([f.box for f in faces]).astype(np.float32),
-                   tuple(f.name for f in faces), tuple(f.backend for f in faces))
+        return FaceSet(
+            np.zeros((0, size, size, 3), np.uint8),
+            np.zeros((0, size, size), np.uint8),
+            np.zeros((0, 468, 2), np.float32),
+            np.zeros((0, 5, 2), np.float32),
+            np.zeros((0, 4), np.float32),
+            (),
+            (),
+        )
+    return FaceSet(
+        np.stack([f.image for f in faces]),
+        np.stack([f.mask for f in faces]),
+        np.stack([f.landmarks for f in faces]).astype(np.float32),
+        np.stack([f.keypoints for f in faces]).astype(np.float32),
+        np.stack([f.box for f in faces]).astype(np.float32),
+        tuple(f.name for f in faces),
+        tuple(f.backend for f in faces),
+    )
 
 
 def kept_row(face: Face) -> dict:
     """The report's line for a kept photo (backend, faces seen, box and size in photo pixels)."""
-    return {"file": face.name, "backend": face.backend, "n_faces": int(face.n_faces),
-            "box": [round(float(v), 2) for v in face.source_box], "size": list(face.source_size)}
+    return {
+        "file": face.name,
+        "backend": face.backend,
+        "n_faces": int(face.n_faces),
+        "box": [round(float(v), 2) for v in face.source_box],
+        "size": list(face.source_size),
+    }
 
 
-def report(kept: list[dict], skipped: list[tuple[str, str]], ignored: list[str], settings: Settings,
-           source: dict, seconds: float) -> dict:
+def report(
+    kept: list[dict],
+    skipped: list[tuple[str, str]],
+    ignored: list[str],
+    settings: Settings,
+    source: dict,
+    seconds: float,
+) -> dict:
     """JSON-able account of every file: kept (`kept_row`s: backend, n_faces, box), skipped
     (reason), ignored."""
     by_backend: dict[str, int] = {}
@@ -188,8 +222,13 @@ def report(kept: list[dict], skipped: list[tuple[str, str]], ignored: list[str],
         "settings": settings.as_dict(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(seconds, 3),
-        "counts": {"kept": len(kept), "skipped": len(skipped), "ignored": len(ignored),
-                   "by_backend": by_backend, "skip_reasons": reasons},
+        "counts": {
+            "kept": len(kept),
+            "skipped": len(skipped),
+            "ignored": len(ignored),
+            "by_backend": by_backend,
+            "skip_reasons": reasons,
+        },
         "kept": list(kept),
         "skipped": [{"file": n, "reason": r} for n, r in skipped],
         "ignored": list(ignored),

@@ -17,6 +17,7 @@ built by any process on any node. Layout of a sharded set dir:
 Opening a set loads only index.npz (tens of bytes a face); images, masks and landmarks stay
 on disk as read-only shared memory maps (`Rows`), so processes on one node share the pages.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -35,11 +36,11 @@ from .geometry import N_LANDMARKS
 from .observe import obs_pair
 from .pipeline import kept_row
 
-FORMAT = 2                 # format 1: one faces.npz per set, loaded whole (still readable)
+FORMAT = 2  # format 1: one faces.npz per set, loaded whole (still readable)
 MANIFEST, INDEX = "manifest.json", "index.npz"
-DEFAULT_SHARD_SIZE = 256   # photos per shard: ~70 MB of canvases at 256 px, ~2 s of work per core
-MAPPED = ("images", "masks", "landmarks")        # per-shard arrays opened as memory maps
-SMALL = ("keypoints", "boxes")                   # per-face arrays kept in RAM once opened
+DEFAULT_SHARD_SIZE = 256  # photos per shard: ~70 MB of canvases at 256 px, ~2 s of work per core
+MAPPED = ("images", "masks", "landmarks")  # per-shard arrays opened as memory maps
+SMALL = ("keypoints", "boxes")  # per-face arrays kept in RAM once opened
 
 
 def shard_name(k: int) -> str:
@@ -48,9 +49,13 @@ def shard_name(k: int) -> str:
 
 def row_specs(canvas: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Row shape and dtype of every per-face array (FaceSet's own checks use the same)."""
-    return {"images": ((canvas, canvas, 3), np.dtype(np.uint8)), "masks": ((canvas, canvas), np.dtype(np.uint8)),
-            "landmarks": ((N_LANDMARKS, 2), np.dtype(np.float32)), "keypoints": ((5, 2), np.dtype(np.float32)),
-            "boxes": ((4,), np.dtype(np.float32))}
+    return {
+        "images": ((canvas, canvas, 3), np.dtype(np.uint8)),
+        "masks": ((canvas, canvas), np.dtype(np.uint8)),
+        "landmarks": ((N_LANDMARKS, 2), np.dtype(np.float32)),
+        "keypoints": ((5, 2), np.dtype(np.float32)),
+        "boxes": ((4,), np.dtype(np.float32)),
+    }
 
 
 def fsync_dir(path: str) -> None:
@@ -70,7 +75,8 @@ def _write_rows(path: str, rows, shape: tuple[int, ...], dtype: np.dtype) -> int
     """An .npy file of len(rows) rows written one row at a time (no stacked copy); its size."""
     with open(path, "wb") as f:
         np.lib.format.write_array_header_1_0(
-            f, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (len(rows), *shape)})
+            f, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (len(rows), *shape)}
+        )
         for r in rows:
             a = np.ascontiguousarray(r, dtype=dtype)
             if a.shape != shape:
@@ -81,8 +87,7 @@ def _write_rows(path: str, rows, shape: tuple[int, ...], dtype: np.dtype) -> int
         return f.tell()
 
 
-def write_shard(set_dir: str, k: int, faces: list, skipped: list[tuple[str, str]], canvas: int,
-                obs_sizes=()) -> dict:
+def write_shard(set_dir: str, k: int, faces: list, skipped: list[tuple[str, str]], canvas: int, obs_sizes=()) -> dict:
     """Write shard k (pipeline Faces in photo order, and the skipped photos with reasons, and
     each face's `obs_pair` at `obs_sizes`) into a temp folder, fsync it, and rename it into
     place. Returns its manifest entry."""
@@ -93,14 +98,21 @@ def write_shard(set_dir: str, k: int, faces: list, skipped: list[tuple[str, str]
     try:
         sizes = {}
         for name, (shape, dtype) in row_specs(canvas).items():
-            attr = {"images": "image", "masks": "mask", "landmarks": "landmarks", "keypoints": "keypoints",
-                    "boxes": "box"}[name]
-            sizes[name] = _write_rows(os.path.join(tmp, f"{name}.npy"), [getattr(f, attr) for f in faces],
-                                      shape, dtype)
+            attr = {
+                "images": "image",
+                "masks": "mask",
+                "landmarks": "landmarks",
+                "keypoints": "keypoints",
+                "boxes": "box",
+            }[name]
+            sizes[name] = _write_rows(os.path.join(tmp, f"{name}.npy"), [getattr(f, attr) for f in faces], shape, dtype)
         for size in obs_sizes:
-            sizes[f"obs{size}"] = _write_rows(os.path.join(tmp, f"obs{size}.npy"),
-                                              [obs_pair(f.image, f.mask, size) for f in faces], (size, size, 2),
-                                              np.dtype(np.uint8))
+            sizes[f"obs{size}"] = _write_rows(
+                os.path.join(tmp, f"obs{size}.npy"),
+                [obs_pair(f.image, f.mask, size) for f in faces],
+                (size, size, 2),
+                np.dtype(np.uint8),
+            )
         for name, values in (("files", [f.name for f in faces]), ("backends", [f.backend for f in faces])):
             with open(os.path.join(tmp, f"{name}.npy"), "wb") as fh:
                 np.save(fh, _str_array(values))
@@ -129,9 +141,15 @@ def entry_of(set_dir: str, k: int) -> dict:
     """Manifest entry of a shard on disk (for one renamed into place just before a kill)."""
     meta = read_meta(set_dir, k)
     d = os.path.join(set_dir, shard_name(k))
-    return {"kept": len(meta["kept"]), "skipped": len(meta["skipped"]),
-            "bytes": {n[:-4]: os.path.getsize(os.path.join(d, n)) for n in os.listdir(d)
-                      if n.endswith(".npy") and n[:-4] not in ("files", "backends")}}
+    return {
+        "kept": len(meta["kept"]),
+        "skipped": len(meta["skipped"]),
+        "bytes": {
+            n[:-4]: os.path.getsize(os.path.join(d, n))
+            for n in os.listdir(d)
+            if n.endswith(".npy") and n[:-4] not in ("files", "backends")
+        },
+    }
 
 
 def done_shards(set_dir: str, n_shards: int) -> list[int]:
@@ -201,8 +219,7 @@ def _load_libc():
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                              ctypes.c_long]
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
         libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
         return libc
     except (OSError, AttributeError):
@@ -300,7 +317,7 @@ class Rows:
         out = np.empty(self.shape, self.dtype)
         if self._index is None:  # whole shards at a time
             for k in np.flatnonzero(self._counts):
-                out[self._starts[k]:self._starts[k + 1]] = self._maps.get(int(k))
+                out[self._starts[k] : self._starts[k + 1]] = self._maps.get(int(k))
         else:
             for i, g in enumerate(self._index):
                 k, j = self._locate(int(g))
@@ -337,13 +354,33 @@ def open_set(set_dir: str, manifest: dict) -> FaceSet:
     if len(counts) != n_shards or int(counts.sum()) != len(files):
         raise FaceDataError(f"{set_dir}: {INDEX} does not match the manifest")
     specs = row_specs(canvas)
-    mapped = {name: Rows(_ShardMaps([os.path.join(set_dir, shard_name(k), f"{name}.npy") for k in range(n_shards)]),
-                         counts, *specs[name]) for name in MAPPED}
-    obs = {int(size): Rows(_ShardMaps([os.path.join(set_dir, shard_name(k), f"obs{size}.npy")
-                                       for k in range(n_shards)]), counts, (size, size, 2), np.uint8)
-           for size in manifest.get("obs_sizes", [])}
+    mapped = {
+        name: Rows(
+            _ShardMaps([os.path.join(set_dir, shard_name(k), f"{name}.npy") for k in range(n_shards)]),
+            counts,
+            *specs[name],
+        )
+        for name in MAPPED
+    }
+    obs = {
+        int(size): Rows(
+            _ShardMaps([os.path.join(set_dir, shard_name(k), f"obs{size}.npy") for k in range(n_shards)]),
+            counts,
+            (size, size, 2),
+            np.uint8,
+        )
+        for size in manifest.get("obs_sizes", [])
+    }
     if len(files) == 0:  # nothing to map
         mapped = {name: np.zeros((0, *specs[name][0]), specs[name][1]) for name in MAPPED}
         obs = {}
-    return FaceSet(mapped["images"], mapped["masks"], mapped["landmarks"], small["keypoints"].astype(np.float32),
-                   small["boxes"].astype(np.float32), files, backends, obs)
+    return FaceSet(
+        mapped["images"],
+        mapped["masks"],
+        mapped["landmarks"],
+        small["keypoints"].astype(np.float32),
+        small["boxes"].astype(np.float32),
+        files,
+        backends,
+        obs,
+    )

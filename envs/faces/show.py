@@ -1,5 +1,6 @@
 """Contact sheet of a FaceSet (mask tint, face outline, landmarks, keypoints) to eyeball a
 cache before training on it."""
+
 from __future__ import annotations
 
 import cv2

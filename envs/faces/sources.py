@@ -1,5 +1,6 @@
 """Where face photos come from: a folder walked safely, or the faces that ship inside
 installed packages (so tests and demos run with no download)."""
+
 from __future__ import annotations
 
 import functools
@@ -12,27 +13,28 @@ import numpy as np
 
 from .decode import EXTENSIONS, os_reason
 
-LFW_FACES = 100    # skimage's lfw_subset(): first 100 of 200 are faces, the rest are not
-LFW_SIDE = 128     # 25 px LFW crops are padded and upscaled to this so the detectors fire
-LFW_PAD = 2        # replicate-padding (px at 25 px) giving the detector some context
+LFW_FACES = 100  # skimage's lfw_subset(): first 100 of 200 are faces, the rest are not
+LFW_SIDE = 128  # 25 px LFW crops are padded and upscaled to this so the detectors fire
+LFW_PAD = 2  # replicate-padding (px at 25 px) giving the detector some context
 
 
 @dataclass(frozen=True)
 class Item:
     """One image to process: a file (`path`) or an in-memory image (`load`)."""
-    name: str                      # relative to the source root, or "skimage:..." / "matplotlib:..."
+
+    name: str  # relative to the source root, or "skimage:..." / "matplotlib:..."
     path: str | None = None
     load: Callable[[], np.ndarray] | None = None
     size: int = 0
     mtime_ns: int = 0
-    mode: int = 0                  # permission bits (a chmod that makes a file readable rebuilds)
+    mode: int = 0  # permission bits (a chmod that makes a file readable rebuilds)
 
 
 @dataclass
 class Listing:
     items: list[Item]
-    skipped: list[tuple[str, str]]   # (name, reason)
-    ignored: list[str]               # files without an image extension
+    skipped: list[tuple[str, str]]  # (name, reason)
+    ignored: list[str]  # files without an image extension
 
 
 def list_folder(root: str) -> Listing:
@@ -78,8 +80,9 @@ def list_folder(root: str) -> Listing:
                 skipped.append((name, f"duplicate of {seen_files[(st.st_dev, st.st_ino)]} (link)"))
             else:
                 seen_files[(st.st_dev, st.st_ino)] = name
-                items.append(Item(name=name, path=e.path, size=st.st_size, mtime_ns=st.st_mtime_ns,
-                                  mode=st.st_mode & 0o777))
+                items.append(
+                    Item(name=name, path=e.path, size=st.st_size, mtime_ns=st.st_mtime_ns, mode=st.st_mode & 0o777)
+                )
 
     walk(root)
     items.sort(key=lambda it: it.name)
@@ -89,6 +92,7 @@ def list_folder(root: str) -> Listing:
 @functools.lru_cache(maxsize=1)
 def _lfw() -> np.ndarray:
     from skimage import data
+
     return np.round(data.lfw_subset()[:LFW_FACES] * 255).astype(np.uint8)
 
 
@@ -101,16 +105,19 @@ def _lfw_face(i: int) -> np.ndarray:
 
 def _astronaut() -> np.ndarray:
     from skimage import data
+
     return np.ascontiguousarray(data.astronaut()[..., :3])
 
 
 def grace_hopper_path() -> str:
     import matplotlib
+
     return os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
 
 
 def _grace_hopper() -> np.ndarray:
     from .decode import read_image
+
     return read_image(grace_hopper_path(), reduce=False)[0]
 
 
@@ -125,6 +132,7 @@ def default_items() -> list[Item]:
 def default_versions() -> dict[str, str]:
     """Package versions the default set depends on (part of its cache key)."""
     import importlib.metadata as md
+
     out = {}
     for pkg in ("scikit-image", "matplotlib", "mediapipe", "opencv-contrib-python", "numpy"):
         try:

@@ -5,6 +5,7 @@ land in the same part.
 Held-out faces are for the final report only; validation faces (carved out of what was the
 training part) are what training may select on (best checkpoint, early stop).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,16 +36,23 @@ def heldout_mask(files, heldout_fraction: float = HELDOUT_FRACTION, seed: int = 
     return held
 
 
-def part_mask(files, part: str, heldout_fraction: float = HELDOUT_FRACTION,
-              validation_fraction: float = VALIDATION_FRACTION, seed: int = 0) -> np.ndarray:
+def part_mask(
+    files,
+    part: str,
+    heldout_fraction: float = HELDOUT_FRACTION,
+    validation_fraction: float = VALIDATION_FRACTION,
+    seed: int = 0,
+) -> np.ndarray:
     """Boolean array, True for the files of `part`. Held-out is `heldout_mask` (unchanged by the
     validation fraction); validation takes the next `validation_fraction` of the hash range, and
     is non-empty whenever a non-zero fraction is asked for and >= 2 photos are left for training."""
     if part not in PARTS:
         raise ValueError(f"part must be one of {PARTS}, got {part!r}")
     if not 0.0 <= validation_fraction < 1.0 - heldout_fraction:
-        raise ValueError(f"validation_fraction must be in [0, {1.0 - heldout_fraction:g}) with "
-                         f"heldout_fraction={heldout_fraction:g}, got {validation_fraction}")
+        raise ValueError(
+            f"validation_fraction must be in [0, {1.0 - heldout_fraction:g}) with "
+            f"heldout_fraction={heldout_fraction:g}, got {validation_fraction}"
+        )
     files = list(files)
     if part == "all":
         return np.ones(len(files), bool)

@@ -5,6 +5,7 @@ aligned, median, eyes levelled, scaled to the unit box) and stored here as base6
 the package needs no data files. HAAR_TO_BOX maps a Haar cascade box to the tight landmark
 box (median over the same faces), so both backends report the same kind of face box.
 """
+
 from __future__ import annotations
 
 import base64
