@@ -86,10 +86,19 @@ def test_cli_exits_2_before_starting_ray(tmp_path):
 
 def test_defaults_and_overrides(tmp_path):
     opts = _validate(
-        "--env", "CartPole-v1", "--run-dir", str(tmp_path / "r"), "--env-config", "a=1", "--env-config", "b=x"
+        "--env",
+        "CartPole-v1",
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--env-config",
+        "sutton_barto_reward=true",  # JSON value
+        "--env-config",
+        "render_mode=rgb_array",  # not JSON: kept as the string
     )
     assert opts.num_env_runners == 0 and opts.address is None
-    assert opts.env_config == {"a": 1, "b": "x"}
+    assert opts.env_config == {"sutton_barto_reward": True, "render_mode": "rgb_array"}
+    with pytest.raises(ValueError, match="CartPole-v1 rejects .*unexpected keyword argument 'a'"):
+        _validate("--env", "CartPole-v1", "--run-dir", str(tmp_path / "u"), "--env-config", "a=1")
     assert opts.resolved_stops()["return"] == 450.0
     assert _validate("--address", "auto", "--run-dir", str(tmp_path / "s")).num_env_runners == 2
     override = tmp_path / "o.json"
