@@ -10,6 +10,7 @@ wall and CPU seconds for collect + train (CPU time is what to compare on a share
 with RLlib DQN and stable-baselines3 in BENCHMARKS.md's CartPole section (env steps and wall
 time to a greedy return of 475).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,9 @@ import gymnasium as gym
 import numpy as np
 
 
-def collect(env: gym.Env, games: int, threshold: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+def collect(
+    env: gym.Env, games: int, threshold: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Random games; (observations, actions) of those with return >= threshold, and counts."""
     obs_kept, act_kept, steps, returns = [], [], 0, []
     for _ in range(games):
@@ -31,7 +34,7 @@ def collect(env: gym.Env, games: int, threshold: float, rng: np.random.Generator
         episode_obs, episode_act, done = [], [], False
         while not done:
             action = int(rng.integers(2))
-            episode_obs.append(obs)    # the observation the action was chosen on
+            episode_obs.append(obs)  # the observation the action was chosen on
             episode_act.append(action)
             obs, reward, terminated, truncated, _ = env.step(action)
             done = terminated or truncated
@@ -42,8 +45,13 @@ def collect(env: gym.Env, games: int, threshold: float, rng: np.random.Generator
             act_kept += episode_act
     if not act_kept:
         raise ValueError(f"no random game reached --score-threshold {threshold} in {games} games")
-    stats = {"env_steps": steps, "games": games, "kept_games": int(sum(r >= threshold for r in returns)),
-             "pairs": len(act_kept), "random_mean_return": float(np.mean(returns))}
+    stats = {
+        "env_steps": steps,
+        "games": games,
+        "kept_games": int(sum(r >= threshold for r in returns)),
+        "pairs": len(act_kept),
+        "random_mean_return": float(np.mean(returns)),
+    }
     return np.array(obs_kept, np.float32), np.array(act_kept), stats
 
 
@@ -71,8 +79,15 @@ def run(seed: int, games: int, threshold: float, eval_episodes: int) -> dict:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     returns = greedy_returns(env, model, eval_episodes, seed=10_000 + 100 * seed)
     env.close()
-    return {"seed": seed, **stats, "wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "greedy_mean_return": float(np.mean(returns)),
-            "greedy_returns": returns, "train_accuracy": float(model.score(x, y))}
+    return {
+        "seed": seed,
+        **stats,
+        "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
+        "greedy_mean_return": float(np.mean(returns)),
+        "greedy_returns": returns,
+        "train_accuracy": float(model.score(x, y)),
+    }
 
 
 def main(argv=None) -> int:
@@ -87,20 +102,28 @@ def main(argv=None) -> int:
     for seed in a.seeds:
         rows.append(run(seed, a.games, a.score_threshold, a.eval_episodes))
         r = rows[-1]
-        print(f"seed {seed}: {r['env_steps']:,} env steps ({r['kept_games']}/{r['games']} games kept, "
-              f"{r['pairs']:,} pairs), {r['wall_seconds']:.1f} s ({r['cpu_seconds']:.1f} s CPU), greedy return {r['greedy_mean_return']:.1f}",
-              flush=True)
-    summary = {k: statistics.median(r[k] for r in rows) for k in ("env_steps", "wall_seconds", "cpu_seconds", "greedy_mean_return")}
+        print(
+            f"seed {seed}: {r['env_steps']:,} env steps ({r['kept_games']}/{r['games']} games kept, "
+            f"{r['pairs']:,} pairs), {r['wall_seconds']:.1f} s ({r['cpu_seconds']:.1f} s CPU), greedy return {r['greedy_mean_return']:.1f}",
+            flush=True,
+        )
+    summary = {
+        k: statistics.median(r[k] for r in rows)
+        for k in ("env_steps", "wall_seconds", "cpu_seconds", "greedy_mean_return")
+    }
     summary["reached_475"] = sum(r["greedy_mean_return"] >= 475 for r in rows)
-    print(f"median: {summary['env_steps']:,.0f} env steps, {summary['wall_seconds']:.1f} s, greedy return "
-          f"{summary['greedy_mean_return']:.1f}; {summary['reached_475']}/{len(rows)} seeds >= 475")
+    print(
+        f"median: {summary['env_steps']:,.0f} env steps, {summary['wall_seconds']:.1f} s, greedy return "
+        f"{summary['greedy_mean_return']:.1f}; {summary['reached_475']}/{len(rows)} seeds >= 475"
+    )
     if a.out:
         path = Path(a.out)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         command = "python benchmarks/cartpole_imitation.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        tmp.write_text(json.dumps({"command": command, "settings": vars(a), "rows": rows, "summary": summary},
-                                  indent=2))
+        tmp.write_text(
+            json.dumps({"command": command, "settings": vars(a), "rows": rows, "summary": summary}, indent=2)
+        )
         tmp.replace(path)
     return 0
 

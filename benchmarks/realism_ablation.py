@@ -21,6 +21,7 @@ and the judge's detection rate per blend mode over all episodes of all seeds wit
 interval; the landmark and oracle baselines on the same episodes as reference rows.
 Runs whose evaluation already exists are reused, so an interrupted ablation resumes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,13 +66,17 @@ def detectors(args, out: Path) -> tuple[str, str]:
     if critic is None:
         critic = str(out / "critic")
         if not (out / "critic" / "discriminator.pt").is_file():
-            _run([sys.executable, "-m", "detectors.train", "--out", critic, "--no-progress", *dry],
-                 out / "logs" / "critic.log")
+            _run(
+                [sys.executable, "-m", "detectors.train", "--out", critic, "--no-progress", *dry],
+                out / "logs" / "critic.log",
+            )
     if judge is None:
         judge = str(out / "judge")
         if not (out / "judge" / "judge.pt").is_file():
-            _run([sys.executable, "-m", "detectors.judge", "train", "--out", judge, "--no-progress", *dry],
-                 out / "logs" / "judge.log")
+            _run(
+                [sys.executable, "-m", "detectors.judge", "train", "--out", judge, "--no-progress", *dry],
+                out / "logs" / "judge.log",
+            )
     return critic, judge
 
 
@@ -79,8 +84,21 @@ def one_run(args, out: Path, env: str, weight: float, seed: int, critic: str, ju
     name = f"{env}-w{weight:g}-s{seed}"
     run_dir, eval_dir = out / "runs" / name, out / "runs" / name / "eval_ablation"
     if not (eval_dir / "metrics.json").is_file():
-        cmd = [sys.executable, "train.py", "--env", env, "--seed", str(seed), "--run-dir", str(run_dir),
-               "--eval-episodes", "0", "--checkpoint-every", "0", "--no-progress"]
+        cmd = [
+            sys.executable,
+            "train.py",
+            "--env",
+            env,
+            "--seed",
+            str(seed),
+            "--run-dir",
+            str(run_dir),
+            "--eval-episodes",
+            "0",
+            "--checkpoint-every",
+            "0",
+            "--no-progress",
+        ]
         cmd += ["--stop-timesteps", str(args.stop_timesteps)] if args.stop_timesteps else []
         cmd += ["--stop-minutes", str(args.stop_minutes)] if args.stop_minutes else []
         if weight > 0:
@@ -89,14 +107,39 @@ def one_run(args, out: Path, env: str, weight: float, seed: int, critic: str, ju
             cmd += ["--faces", args.faces]
         if not (run_dir / "result.json").is_file():
             _run(cmd, out / "logs" / f"{name}.train.log")
-        _run([sys.executable, "-m", "agents.evaluate", "--checkpoint", str(run_dir), "--split", "heldout",
-              "--episodes", str(args.episodes), "--detector", critic, "--judge", judge, "--out", str(eval_dir),
-              "--no-progress", *(["--faces", args.faces] if args.faces else [])],
-             out / "logs" / f"{name}.eval.log")
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "agents.evaluate",
+                "--checkpoint",
+                str(run_dir),
+                "--split",
+                "heldout",
+                "--episodes",
+                str(args.episodes),
+                "--detector",
+                critic,
+                "--judge",
+                judge,
+                "--out",
+                str(eval_dir),
+                "--no-progress",
+                *(["--faces", args.faces] if args.faces else []),
+            ],
+            out / "logs" / f"{name}.eval.log",
+        )
     result = json.loads((run_dir / "result.json").read_text())
     metrics = json.loads((eval_dir / "metrics.json").read_text())
-    return {"env": env, "weight": weight, "seed": seed, "run_dir": str(run_dir), "env_steps": result.get("env_steps"),
-            "wall_seconds": result.get("wall_seconds"), "metrics": metrics}
+    return {
+        "env": env,
+        "weight": weight,
+        "seed": seed,
+        "run_dir": str(run_dir),
+        "env_steps": result.get("env_steps"),
+        "wall_seconds": result.get("wall_seconds"),
+        "metrics": metrics,
+    }
 
 
 def _pooled(rows: list[dict], policy: str) -> dict:
@@ -109,27 +152,42 @@ def _pooled(rows: list[dict], policy: str) -> dict:
         vals = [m[key] for m in ms if key in m]
         return (statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0) if vals else (None, None)
 
-    out = {"seeds": len(rows), "episodes": n, "success": mean_sd("success_rate"),
-           "position_error_px": mean_sd("mean_position_error_px"), "critic": mean_sd("mean_realism"),
-           "env_steps": statistics.fmean(r["env_steps"] for r in rows) if rows[0]["env_steps"] else None}
+    out = {
+        "seeds": len(rows),
+        "episodes": n,
+        "success": mean_sd("success_rate"),
+        "position_error_px": mean_sd("mean_position_error_px"),
+        "critic": mean_sd("mean_realism"),
+        "env_steps": statistics.fmean(r["env_steps"] for r in rows) if rows[0]["env_steps"] else None,
+    }
     for blend in BLENDS:
         detected = sum(m[f"judge_detection_rate_{blend}"] * m["episodes"] for m in ms)
-        out[f"judge_{blend}"] = {"rate": detected / n, "ci95": wilson(detected, n),
-                                 "p_fake": statistics.fmean(m[f"judge_p_fake_{blend}"] for m in ms)}
+        out[f"judge_{blend}"] = {
+            "rate": detected / n,
+            "ci95": wilson(detected, n),
+            "p_fake": statistics.fmean(m[f"judge_p_fake_{blend}"] for m in ms),
+        }
     return out
 
 
 def table(runs: list[dict], judge_meta: dict | None) -> tuple[dict, str]:
-    summary, lines = {}, ["| env | arm | seeds | episodes | env steps | held-out success | position error (px) | "
-                          "critic P(real) | " + " | ".join(f"judge detects ({b}) [95% CI]" for b in BLENDS) + " |",
-                          "|---|---|---|---|---|---|---|---|" + "---|" * len(BLENDS)]
+    summary, lines = (
+        {},
+        [
+            "| env | arm | seeds | episodes | env steps | held-out success | position error (px) | "
+            "critic P(real) | " + " | ".join(f"judge detects ({b}) [95% CI]" for b in BLENDS) + " |",
+            "|---|---|---|---|---|---|---|---|" + "---|" * len(BLENDS),
+        ],
+    )
 
     def pm(v, fmt):
         return "-" if v[0] is None else f"{v[0]:{fmt}} ± {v[1]:{fmt}}"
 
     for env in dict.fromkeys(r["env"] for r in runs):
-        arms = [(f"realism_weight={w:g}", [r for r in runs if r["env"] == env and r["weight"] == w], "policy")
-                for w in dict.fromkeys(r["weight"] for r in runs if r["env"] == env)]
+        arms = [
+            (f"realism_weight={w:g}", [r for r in runs if r["env"] == env and r["weight"] == w], "policy")
+            for w in dict.fromkeys(r["weight"] for r in runs if r["env"] == env)
+        ]
         # every evaluation plays the same held-out episodes (agents.evaluate's fixed seeds), and
         # the baselines do not depend on the trained policy: one evaluation's rows, not duplicates
         first = [next(r for r in runs if r["env"] == env)]
@@ -137,14 +195,21 @@ def table(runs: list[dict], judge_meta: dict | None) -> tuple[dict, str]:
         for arm, rows, policy in arms:
             s = summary.setdefault(env, {})[arm] = _pooled(rows, policy)
             steps = f"{s['env_steps']:,.0f}" if policy == "policy" and s["env_steps"] else "-"
-            judge = " | ".join(f"{s[f'judge_{b}']['rate']:.1%} [{s[f'judge_{b}']['ci95'][0]:.1%}, "
-                               f"{s[f'judge_{b}']['ci95'][1]:.1%}]" for b in BLENDS)
-            lines.append(f"| {env} | {arm} | {s['seeds']} | {s['episodes']} | {steps} | {pm(s['success'], '.1%')} | "
-                         f"{pm(s['position_error_px'], '.2f')} | {pm(s['critic'], '.3f')} | {judge} |")
+            judge = " | ".join(
+                f"{s[f'judge_{b}']['rate']:.1%} [{s[f'judge_{b}']['ci95'][0]:.1%}, {s[f'judge_{b}']['ci95'][1]:.1%}]"
+                for b in BLENDS
+            )
+            lines.append(
+                f"| {env} | {arm} | {s['seeds']} | {s['episodes']} | {steps} | {pm(s['success'], '.1%')} | "
+                f"{pm(s['position_error_px'], '.2f')} | {pm(s['critic'], '.3f')} | {judge} |"
+            )
     if judge_meta:
-        lines += ["", f"Judge threshold {judge_meta['threshold']:.3f} (5% false alarms on its validation real "
-                  "crops). Every run is evaluated on the same held-out episodes; the baselines are "
-                  "shown once (they do not depend on the run)."]
+        lines += [
+            "",
+            f"Judge threshold {judge_meta['threshold']:.3f} (5% false alarms on its validation real "
+            "crops). Every run is evaluated on the same held-out episodes; the baselines are "
+            "shown once (they do not depend on the run).",
+        ]
     return summary, "\n".join(lines)
 
 
@@ -152,8 +217,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--envs", nargs="+", default=["FaceFusion-v0", "FaceFusionSwap-v0"])
-    ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.5],
-                    help="realism_weight arms (0 = no critic in the loop)")
+    ap.add_argument(
+        "--weights", type=float, nargs="+", default=[0.0, 0.5], help="realism_weight arms (0 = no critic in the loop)"
+    )
     ap.add_argument("--stop-minutes", type=float, default=40.0, help="training budget per run (0: none)")
     ap.add_argument("--stop-timesteps", type=int, default=None, help="env-step budget per run")
     ap.add_argument("--episodes", type=int, default=100, help="held-out evaluation episodes per run")
@@ -171,16 +237,27 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         critic, judge = detectors(args, out)
-        runs = [one_run(args, out, env, w, seed, critic, judge)
-                for env in args.envs for w in args.weights for seed in args.seeds]
+        runs = [
+            one_run(args, out, env, w, seed, critic, judge)
+            for env in args.envs
+            for w in args.weights
+            for seed in args.seeds
+        ]
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     judge_meta = json.loads((Path(judge) / "judge.json").read_text())
     summary, md = table(runs, judge_meta)
     command = "python benchmarks/realism_ablation.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    result = {"command": command, "critic": critic, "judge": judge, "judge_threshold": judge_meta["threshold"],
-              "wall_seconds": round(time.perf_counter() - t0, 1), "summary": summary, "runs": runs}
+    result = {
+        "command": command,
+        "critic": critic,
+        "judge": judge,
+        "judge_threshold": judge_meta["threshold"],
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "summary": summary,
+        "runs": runs,
+    }
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("ablation.json", json.dumps(result, indent=2)), ("ablation.md", f"`{command}`\n\n{md}\n")):
         tmp = out / f".{name}.tmp"

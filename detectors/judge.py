@@ -23,6 +23,7 @@ recall at the threshold and ROC AUC per group, kind and overall, on held-out fac
 reconstructions.png (held-out real crops over their autoencoder reconstructions),
 scores_<kind>.png (score histograms, real vs each blend).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,27 +57,35 @@ METRICS = "metrics.json"
 class Settings:
     faces: str = "default"
     out: str = "runs/judge"
-    seed: int = 7                  # not the critic's 0: own initialisation, crops and split
-    ae_iters: int = 600            # autoencoder batches (real crops only)
-    clf_iters: int = 1200          # fine-tuning batches (real + fused)
+    seed: int = 7  # not the critic's 0: own initialisation, crops and split
+    ae_iters: int = 600  # autoencoder batches (real crops only)
+    clf_iters: int = 1200  # fine-tuning batches (real + fused)
     # fused kinds per batch (random, random_swap, misplaced, aligned): more of the hard ones,
     # near-real random starts and aligned swaps; far-off placements are learnt from few
     kind_weights: tuple[float, ...] = (0.35, 0.15, 0.15, 0.35)
-    batch_size: int = 64           # real crops per batch; as many fused in fine-tuning
+    batch_size: int = 64  # real crops per batch; as many fused in fine-tuning
     lr: float = 1e-3
-    encoder_lr: float = 3e-4       # fine-tuning keeps the pretrained encoder's features
-    val_fraction: float = 0.2      # of the training faces, for the threshold
-    false_alarms: float = 0.05     # threshold: this fraction of validation reals flagged
-    real_copies: int = 8           # crops per face in validation/test real sets (plain, mirror, jittered)
-    n_eval: int = 100              # fused crops per (kind, blend) group in validation and test
+    encoder_lr: float = 3e-4  # fine-tuning keeps the pretrained encoder's features
+    val_fraction: float = 0.2  # of the training faces, for the threshold
+    false_alarms: float = 0.05  # threshold: this fraction of validation reals flagged
+    real_copies: int = 8  # crops per face in validation/test real sets (plain, mirror, jittered)
+    n_eval: int = 100  # fused crops per (kind, blend) group in validation and test
     threads: int | None = 1
     dry_run: bool = False
     progress: bool = True
 
 
 def _dry(s: Settings) -> Settings:
-    return Settings(**{**asdict(s), "ae_iters": 2, "clf_iters": 2, "batch_size": min(s.batch_size, 8),
-                       "real_copies": 2, "n_eval": 4})
+    return Settings(
+        **{
+            **asdict(s),
+            "ae_iters": 2,
+            "clf_iters": 2,
+            "batch_size": min(s.batch_size, 8),
+            "real_copies": 2,
+            "n_eval": 4,
+        }
+    )
 
 
 def judge_faces(faces: str, seed: int, val_fraction: float):
@@ -85,8 +94,7 @@ def judge_faces(faces: str, seed: int, val_fraction: float):
     from envs.faces import load_faces
 
     pool = load_faces(faces).split("train", validation_fraction=0.0)  # all but the held-out part
-    return (pool.split("train", val_fraction, seed, validation_fraction=0.0),
-            pool.split("heldout", val_fraction, seed))
+    return (pool.split("train", val_fraction, seed, validation_fraction=0.0), pool.split("heldout", val_fraction, seed))
 
 
 def _batches(pool: ThreadPoolExecutor, draw, n: int):
@@ -103,8 +111,10 @@ def train(settings: Settings) -> dict:
     """Train per `settings`, write the checkpoint and the held-out metrics; returns metrics."""
     s = _dry(settings) if settings.dry_run else settings
     if s.ae_iters < 1 or s.clf_iters < 1 or s.batch_size < 2 or not 0 < s.false_alarms < 1:
-        raise ValueError(f"need ae_iters, clf_iters >= 1, batch_size >= 2, 0 < false_alarms < 1; got "
-                         f"{s.ae_iters}, {s.clf_iters}, {s.batch_size}, {s.false_alarms}")
+        raise ValueError(
+            f"need ae_iters, clf_iters >= 1, batch_size >= 2, 0 < false_alarms < 1; got "
+            f"{s.ae_iters}, {s.clf_iters}, {s.batch_size}, {s.false_alarms}"
+        )
     if len(s.kind_weights) != len(KINDS) or min(s.kind_weights) < 0 or not sum(s.kind_weights) > 0:
         raise ValueError(f"kind_weights: {len(KINDS)} weights >= 0 for {KINDS}, not all 0; got {s.kind_weights}")
     if s.threads:
@@ -114,8 +124,10 @@ def train(settings: Settings) -> dict:
     aug = torch.Generator().manual_seed(s.seed + 1)
     train_faces, val_faces = judge_faces(s.faces, s.seed, s.val_fraction)
     if len(set(val_faces.files)) < 2:  # before any training: the threshold needs them
-        raise ValueError(f"--faces {s.faces}: the judge's validation split has {len(val_faces)} faces; "
-                         "it needs faces of two photos or more (use more faces or --val-fraction)")
+        raise ValueError(
+            f"--faces {s.faces}: the judge's validation split has {len(val_faces)} faces; "
+            "it needs faces of two photos or more (use more faces or --val-fraction)"
+        )
     sampler = JudgeSampler(train_faces, rng)
     b, t0 = s.batch_size, time.perf_counter()
     history: dict[str, list[float]] = {"ae_loss": [], "clf_loss": []}
@@ -139,8 +151,9 @@ def train(settings: Settings) -> dict:
         # (2) its encoder + a logistic-regression head, fine-tuned on real (0) vs fused (1)
         net = JudgeNet(WIDTHS, SIZE)
         net.encoder.load_state_dict(ae.encoder.state_dict())
-        opt = torch.optim.Adam([{"params": net.encoder.parameters(), "lr": s.encoder_lr},
-                                {"params": net.head.parameters(), "lr": s.lr}])
+        opt = torch.optim.Adam(
+            [{"params": net.encoder.parameters(), "lr": s.encoder_lr}, {"params": net.head.parameters(), "lr": s.lr}]
+        )
         for crops, labels in _batches(pool, lambda: sampler.batch(b, b, s.kind_weights), s.clf_iters):
             logits = net(data.augment(data.to_tensor(crops), aug))
             loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(labels))
@@ -160,11 +173,17 @@ def train(settings: Settings) -> dict:
     val_real = judge(val.real_set(s.real_copies))
     threshold = float(np.quantile(val_real, 1 - s.false_alarms, method="higher"))
     val_fused = np.concatenate([judge(val.fused_set(k, bl, s.n_eval)) for k in KINDS for bl in BLENDS])
-    meta = {"settings": asdict(s), "widths": list(WIDTHS), "image_size": SIZE, "threshold": threshold,
-            "train_faces": list(train_faces.files), "val_faces": list(val_faces.files),
-            "validation": {**group_metrics(val_real, val_fused, threshold), "n_real": len(val_real)},
-            "elapsed_s": round(time.perf_counter() - t0, 1),
-            "history": {k: [round(v, 5) for v in vs] for k, vs in history.items()}}
+    meta = {
+        "settings": asdict(s),
+        "widths": list(WIDTHS),
+        "image_size": SIZE,
+        "threshold": threshold,
+        "train_faces": list(train_faces.files),
+        "val_faces": list(val_faces.files),
+        "validation": {**group_metrics(val_real, val_fused, threshold), "n_real": len(val_real)},
+        "elapsed_s": round(time.perf_counter() - t0, 1),
+        "history": {k: [round(v, 5) for v in vs] for k, vs in history.items()},
+    }
     files.save_state_dict(net, os.path.join(s.out, WEIGHTS))
     files.write_json(os.path.join(s.out, SETTINGS), meta)
     _loss_plot(history, os.path.join(s.out, "losses.png"))
@@ -179,15 +198,27 @@ def group_metrics(real: np.ndarray, fused: np.ndarray, threshold: float) -> dict
     y = np.r_[np.zeros(len(real)), np.ones(len(fused))]
     p = np.r_[real, fused]
     flagged = p > threshold
-    tp = int(flagged[len(real):].sum())
-    return {"n": len(fused), "auc": float(roc_auc_score(y, p)) if len(real) and len(fused) else None,
-            "accuracy": float((flagged == (y == 1)).mean()), "precision": tp / max(int(flagged.sum()), 1),
-            "recall": tp / max(len(fused), 1), "false_alarm_rate": float(flagged[:len(real)].mean()),
-            "mean_p_fake": float(fused.mean())}
+    tp = int(flagged[len(real) :].sum())
+    return {
+        "n": len(fused),
+        "auc": float(roc_auc_score(y, p)) if len(real) and len(fused) else None,
+        "accuracy": float((flagged == (y == 1)).mean()),
+        "precision": tp / max(int(flagged.sum()), 1),
+        "recall": tp / max(len(fused), 1),
+        "false_alarm_rate": float(flagged[: len(real)].mean()),
+        "mean_p_fake": float(fused.mean()),
+    }
 
 
-def score(checkpoint: str, faces: str = "default", split: str = "heldout", out: str | None = None, n: int = 100,
-          seed: int = 10, real_copies: int = 8) -> dict:
+def score(
+    checkpoint: str,
+    faces: str = "default",
+    split: str = "heldout",
+    out: str | None = None,
+    n: int = 100,
+    seed: int = 10,
+    real_copies: int = 8,
+) -> dict:
     """Score real and fused crops of `split` faces; write metrics.json and the PNGs to `out`
     (default: the checkpoint folder); returns the metrics."""
     from envs.faces import load_faces
@@ -200,20 +231,25 @@ def score(checkpoint: str, faces: str = "default", split: str = "heldout", out: 
     real = judge(real_crops)
     scores = {(k, bl): judge(sampler.fused_set(k, bl, n)) for k in KINDS for bl in BLENDS}
     t = judge.threshold
-    metrics = {"checkpoint": os.path.abspath(judge.source), "split": split, "faces": len(face_set), "seed": seed,
-               "threshold": t, "image_size": judge.image_size,
-               "real": {"n": len(real), "mean_p_fake": float(real.mean()),
-                        "false_alarm_rate": float((real > t).mean())},
-               "groups": {f"{k}/{bl}": group_metrics(real, v, t) for (k, bl), v in scores.items()},
-               "kinds": {k: group_metrics(real, np.concatenate([scores[k, bl] for bl in BLENDS]), t) for k in KINDS},
-               "blends": {bl: group_metrics(real, np.concatenate([scores[k, bl] for k in KINDS]), t)
-                          for bl in BLENDS},
-               "all": group_metrics(real, np.concatenate(list(scores.values())), t)}
+    metrics = {
+        "checkpoint": os.path.abspath(judge.source),
+        "split": split,
+        "faces": len(face_set),
+        "seed": seed,
+        "threshold": t,
+        "image_size": judge.image_size,
+        "real": {"n": len(real), "mean_p_fake": float(real.mean()), "false_alarm_rate": float((real > t).mean())},
+        "groups": {f"{k}/{bl}": group_metrics(real, v, t) for (k, bl), v in scores.items()},
+        "kinds": {k: group_metrics(real, np.concatenate([scores[k, bl] for bl in BLENDS]), t) for k in KINDS},
+        "blends": {bl: group_metrics(real, np.concatenate([scores[k, bl] for k in KINDS]), t) for bl in BLENDS},
+        "all": group_metrics(real, np.concatenate(list(scores.values())), t),
+    }
     files.write_json(os.path.join(out, METRICS), metrics)
     for k in KINDS:
         _histogram(real, {bl: scores[k, bl] for bl in BLENDS}, t, k, os.path.join(out, f"scores_{k}.png"))
-    _reconstructions(os.path.dirname(judge.source), real_crops[::max(1, real_copies)][:16],
-                     os.path.join(out, "reconstructions.png"))
+    _reconstructions(
+        os.path.dirname(judge.source), real_crops[:: max(1, real_copies)][:16], os.path.join(out, "reconstructions.png")
+    )
     return metrics
 
 
@@ -258,16 +294,25 @@ def _loss_plot(history: dict, path: str) -> None:
 
 def summary(metrics: dict) -> str:
     """Markdown table of held-out AUC / accuracy / precision / recall per group."""
+
     def f(v):
         return "-" if v is None else f"{v:.3f}"
 
-    rows = [(f"Judge `{metrics['checkpoint']}` on {metrics['faces']} {metrics['split']} faces; threshold "
-             f"{metrics['threshold']:.3f} (false alarms on these reals: {metrics['real']['false_alarm_rate']:.1%}, "
-             f"n={metrics['real']['n']})"), "",
-            "| group | n | ROC AUC | accuracy | precision | recall | mean P(fused) |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        (
+            f"Judge `{metrics['checkpoint']}` on {metrics['faces']} {metrics['split']} faces; threshold "
+            f"{metrics['threshold']:.3f} (false alarms on these reals: {metrics['real']['false_alarm_rate']:.1%}, "
+            f"n={metrics['real']['n']})"
+        ),
+        "",
+        "| group | n | ROC AUC | accuracy | precision | recall | mean P(fused) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, m in [*metrics["groups"].items(), *metrics["kinds"].items(), ("all", metrics["all"])]:
-        rows.append(f"| {name} | {m['n']} | {f(m['auc'])} | {f(m['accuracy'])} | {f(m['precision'])} | "
-                    f"{f(m['recall'])} | {f(m['mean_p_fake'])} |")
+        rows.append(
+            f"| {name} | {m['n']} | {f(m['auc'])} | {f(m['accuracy'])} | {f(m['precision'])} | "
+            f"{f(m['recall'])} | {f(m['mean_p_fake'])} |"
+        )
     return "\n".join(rows)
 
 
@@ -289,8 +334,9 @@ def policy_columns(judge: Judge, crops: list[dict[str, np.ndarray]]) -> dict:
 
 def main(argv=None) -> int:
     d = Settings()
-    ap = argparse.ArgumentParser(prog="python -m detectors.judge", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m detectors.judge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train a judge and score it on held-out faces")
     tr.add_argument("--faces", default=d.faces, help="'default' (embedded faces), a face cache dir or an image folder")
@@ -299,8 +345,14 @@ def main(argv=None) -> int:
         tr.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     for name in ("lr", "encoder_lr", "val_fraction", "false_alarms"):
         tr.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
-    tr.add_argument("--kind-weights", type=float, nargs=len(KINDS), default=d.kind_weights,
-                    metavar="W", help=f"fused kinds per batch, in the order {', '.join(KINDS)}")
+    tr.add_argument(
+        "--kind-weights",
+        type=float,
+        nargs=len(KINDS),
+        default=d.kind_weights,
+        metavar="W",
+        help=f"fused kinds per batch, in the order {', '.join(KINDS)}",
+    )
     tr.add_argument("--no-progress", action="store_true")
     tr.add_argument("--dry-run", action="store_true", help="two tiny batches per stage, 4 crops per group (tests)")
     sc = sub.add_parser("score", help="score a judge on a split's real and fused crops")

@@ -13,6 +13,7 @@ A crop is `fusion.face_crop` of the full fused image around the ground-truth fac
 its side (the env's realism-crop framing), `size` px. `env_crop` gives the same crop of an
 env's current state, so what the judge scores in `agents.evaluate` is what it trained on.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,11 +30,13 @@ BLENDS = fusion.BLENDS
 SIZE = 64  # the judge's crop side: its own, not the reward critic's
 
 
-def fused_crop(faces: FaceSet, target: int, source: int, matrix: np.ndarray, box: np.ndarray, blend: str,
-               size: int = SIZE) -> np.ndarray:
+def fused_crop(
+    faces: FaceSet, target: int, source: int, matrix: np.ndarray, box: np.ndarray, blend: str, size: int = SIZE
+) -> np.ndarray:
     """(size, size, 3) uint8 crop around `box` of the source face fused onto the target photo."""
-    image = fusion.fuse(faces.images[target], faces.images[source], faces.masks[source], matrix, blend,
-                        target_mask=faces.masks[target])
+    image = fusion.fuse(
+        faces.images[target], faces.images[source], faces.masks[source], matrix, blend, target_mask=faces.masks[target]
+    )
     return fusion.face_crop(image, box, size)
 
 
@@ -48,8 +51,9 @@ class JudgeSampler:
     """Real and fused crops of a FaceSet, optionally with crop jitter (`shift` of the box
     centre and `zoom` of its side, applied alike to both, so framing carries no label)."""
 
-    def __init__(self, faces: FaceSet, rng: np.random.Generator, size: int = SIZE, shift: float = 0.04,
-                 zoom: float = 0.06):
+    def __init__(
+        self, faces: FaceSet, rng: np.random.Generator, size: int = SIZE, shift: float = 0.04, zoom: float = 0.06
+    ):
         if len(set(faces.files)) < 2:
             raise ValueError(f"the judge needs faces of two photos or more (swap composites); got {len(faces)}")
         self.faces, self.rng, self.size, self.shift, self.zoom = faces, rng, size, shift, zoom
@@ -64,8 +68,9 @@ class JudgeSampler:
         if not jitter:
             return box
         r = self.rng
-        return data.jitter_box(box, tuple(r.uniform(-self.shift, self.shift, 2)),
-                               math.exp(r.uniform(-self.zoom, self.zoom)))
+        return data.jitter_box(
+            box, tuple(r.uniform(-self.shift, self.shift, 2)), math.exp(r.uniform(-self.zoom, self.zoom))
+        )
 
     def real(self, target: int, jitter: bool = True) -> np.ndarray:
         box = self._box(self.geometry(target, target).box, jitter)
@@ -97,7 +102,9 @@ class JudgeSampler:
         `kind_weights` (per KINDS; default uniform) and a uniformly drawn blend."""
         r = self.rng
         reals = list(self.reals(n_real))
-        kinds = r.choice(len(KINDS), n_fused, p=None if kind_weights is None else np.divide(kind_weights, sum(kind_weights)))
+        kinds = r.choice(
+            len(KINDS), n_fused, p=None if kind_weights is None else np.divide(kind_weights, sum(kind_weights))
+        )
         fakes = [self.fused(KINDS[k], BLENDS[r.integers(len(BLENDS))]) for k in kinds]
         return np.stack(reals + fakes), np.r_[np.zeros(n_real), np.ones(n_fused)].astype(np.float32)
 

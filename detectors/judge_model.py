@@ -10,6 +10,7 @@ different architecture, crop size, seed, data split and weights.
     p = judge(crops)          # uint8 (N, 64, 64, 3) RGB -> float32 (N,) probability of fused
     judge.detects(crops)      # p > judge.threshold (5% false alarms on the judge's validation reals)
 """
+
 from __future__ import annotations
 
 import itertools
@@ -23,7 +24,7 @@ from torch import nn
 from . import files
 
 WEIGHTS, AUTOENCODER, SETTINGS = "judge.pt", "autoencoder.pt", "judge.json"
-WIDTHS = (32, 64, 128, 128)   # encoder feature maps: 64 -> 32 -> 16 -> 8 -> 4 px
+WIDTHS = (32, 64, 128, 128)  # encoder feature maps: 64 -> 32 -> 16 -> 8 -> 4 px
 
 
 def _down(cin: int, cout: int, norm: bool) -> nn.Sequential:
@@ -53,8 +54,9 @@ class Decoder(nn.Module):
     def __init__(self, widths: tuple[int, ...] = WIDTHS):
         super().__init__()
         chans = widths[::-1]
-        self.main = nn.Sequential(*[_up(a, b) for a, b in itertools.pairwise(chans)],
-                                  nn.ConvTranspose2d(chans[-1], 3, 4, 2, 1), nn.Tanh())
+        self.main = nn.Sequential(
+            *[_up(a, b) for a, b in itertools.pairwise(chans)], nn.ConvTranspose2d(chans[-1], 3, 4, 2, 1), nn.Tanh()
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.main(z)
@@ -87,8 +89,12 @@ def resolve(path: str | os.PathLike) -> str:
     path = os.fspath(path)
     file = os.path.join(path, WEIGHTS) if os.path.isdir(path) else path
     if not os.path.isfile(file) or os.path.basename(file) != WEIGHTS:
-        raise ValueError(files.wrong_checkpoint(path, f"a realism judge ({WEIGHTS} and {SETTINGS}, written by "
-                                                      "`python -m detectors.judge train --out DIR`)"))
+        raise ValueError(
+            files.wrong_checkpoint(
+                path,
+                f"a realism judge ({WEIGHTS} and {SETTINGS}, written by `python -m detectors.judge train --out DIR`)",
+            )
+        )
     return file
 
 
@@ -107,15 +113,19 @@ class Judge:
                 meta = json.load(f)
             widths, size, threshold = tuple(meta["widths"]), int(meta["image_size"]), float(meta["threshold"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"judge settings {settings_file!r}: expected the JSON `python -m detectors.judge "
-                             f"train` writes (widths, image_size, threshold) ({exc!r})") from exc
+            raise ValueError(
+                f"judge settings {settings_file!r}: expected the JSON `python -m detectors.judge "
+                f"train` writes (widths, image_size, threshold) ({exc!r})"
+            ) from exc
         try:
             state = torch.load(file, map_location="cpu", weights_only=True)
             net = JudgeNet(widths, size)
             net.load_state_dict(state)
         except Exception as exc:  # not a torch file, pickled objects, wrong keys or shapes
-            raise ValueError(f"{file}: not a realism judge state_dict for widths {widths} at {size} px "
-                             f"({str(exc).splitlines()[0][:200]})") from exc
+            raise ValueError(
+                f"{file}: not a realism judge state_dict for widths {widths} at {size} px "
+                f"({str(exc).splitlines()[0][:200]})"
+            ) from exc
         return cls(net, threshold, size, source=file)
 
     def __repr__(self) -> str:
@@ -125,11 +135,13 @@ class Judge:
         crops = np.asarray(crops)
         s = self.image_size
         if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
-            raise ValueError(f"Judge expects uint8 RGB crops of shape (N, {s}, {s}, 3); got {crops.shape} {crops.dtype}")
+            raise ValueError(
+                f"Judge expects uint8 RGB crops of shape (N, {s}, {s}, 3); got {crops.shape} {crops.dtype}"
+            )
         out = [np.zeros(0, np.float32)]
         with torch.no_grad():  # mean logit of each crop and its mirror image (a face's pose has no side)
             for i in range(0, len(crops), batch):
-                x = torch.from_numpy(np.ascontiguousarray(crops[i:i + batch])).permute(0, 3, 1, 2).float()
+                x = torch.from_numpy(np.ascontiguousarray(crops[i : i + batch])).permute(0, 3, 1, 2).float()
                 x = x / 127.5 - 1
                 out.append(self.net(torch.cat([x, x.flip(3)])).reshape(2, -1).mean(0).numpy())
         return np.concatenate(out)

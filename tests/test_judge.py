@@ -1,5 +1,6 @@
 """detectors.judge: the independent realism judge (autoencoder + logistic head), its CLI,
 checkpoints, what it is trained and tested on, and errors for the wrong checkpoint."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,15 @@ def dry_critic(tmp_path_factory):
 
 
 def test_train_score_round_trip(dry_judge, tmp_path, capsys):
-    names = {"judge.pt", "autoencoder.pt", "judge.json", "metrics.json", "reconstructions.png", "losses.png",
-             *(f"scores_{k}.png" for k in KINDS)}
+    names = {
+        "judge.pt",
+        "autoencoder.pt",
+        "judge.json",
+        "metrics.json",
+        "reconstructions.png",
+        "losses.png",
+        *(f"scores_{k}.png" for k in KINDS),
+    }
     assert names <= set(os.listdir(dry_judge))
     meta = json.loads((dry_judge / "judge.json").read_text())
     metrics = json.loads((dry_judge / "metrics.json").read_text())
@@ -49,8 +57,17 @@ def test_train_score_round_trip(dry_judge, tmp_path, capsys):
     assert meta["train_faces"] and meta["val_faces"] and not set(meta["train_faces"]) & set(meta["val_faces"])
     assert not held & (set(meta["train_faces"]) | set(meta["val_faces"]))
     # `score` on its own reproduces the numbers (same seed, same crops) into another folder
-    args = ["score", "--checkpoint", str(dry_judge / "judge.pt"), "--n", "4",
-            "--real-copies", "2", "--seed", str(meta["settings"]["seed"] + 3)]
+    args = [
+        "score",
+        "--checkpoint",
+        str(dry_judge / "judge.pt"),
+        "--n",
+        "4",
+        "--real-copies",
+        "2",
+        "--seed",
+        str(meta["settings"]["seed"] + 3),
+    ]
     capsys.readouterr()
     assert judge_cli.main([*args, "--out", str(tmp_path)]) == 0
     again = json.loads((tmp_path / "metrics.json").read_text())
@@ -89,8 +106,10 @@ def test_env_crop_is_the_training_crop():
     u = env.unwrapped
     geo = data.geometry(u.faces, u.target_index, u.source_index)
     for blend in BLENDS:
-        np.testing.assert_array_equal(env_crop(env, blend), fused_crop(u.faces, u.target_index, u.source_index,
-                                                                       u.current_matrix(), geo.box, blend))
+        np.testing.assert_array_equal(
+            env_crop(env, blend),
+            fused_crop(u.faces, u.target_index, u.source_index, u.current_matrix(), geo.box, blend),
+        )
     env.close()
 
 
@@ -114,8 +133,9 @@ def test_judge_beats_chance_after_short_training(tmp_path):
     """A short real training (60 batches): on held-out faces the judge ranks clearly misplaced and
     randomly placed composites above real crops, and flags more of them than its false-alarm
     rate on held-out reals."""
-    settings = judge_cli.Settings(out=str(tmp_path), ae_iters=10, clf_iters=50, batch_size=32, n_eval=20,
-                                  real_copies=4, progress=False)
+    settings = judge_cli.Settings(
+        out=str(tmp_path), ae_iters=10, clf_iters=50, batch_size=32, n_eval=20, real_copies=4, progress=False
+    )
     metrics = judge_cli.train(settings)
     for kind in ("random", "misplaced"):
         m = metrics["kinds"][kind]
@@ -129,9 +149,9 @@ def test_wrong_checkpoint_errors(dry_judge, dry_critic, tmp_path, capsys):
     with pytest.raises(ValueError, match="generator.pt.*GAN generator.*expected a realism critic"):
         Realism.from_checkpoint(dry_critic / "generator.pt")
     with pytest.raises(OSError, match="realism judge.*expected a realism critic"):
-        Realism.from_checkpoint(dry_judge)                       # a judge given as the reward critic
+        Realism.from_checkpoint(dry_judge)  # a judge given as the reward critic
     with pytest.raises(ValueError, match="reward critic.*expected a realism judge"):
-        Judge.from_checkpoint(dry_critic)                        # a critic given as the judge
+        Judge.from_checkpoint(dry_critic)  # a critic given as the judge
     with pytest.raises(ValueError, match="autoencoder.pt.*expected a realism judge"):
         Judge.from_checkpoint(dry_judge / "autoencoder.pt")
     with pytest.raises(ValueError, match="nowhere: not found"):
