@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 
 import ray
 
@@ -15,17 +14,12 @@ class ClusterError(RuntimeError):
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
     """Fail within seconds on an unreachable `host:port` (ray.init would retry for minutes)."""
-    host, sep, port = address.rpartition(":")
-    if address.startswith("ray://") or not sep:
-        return
+    from envs.faces.distributed import check_reachable
+
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            pass
-    except (OSError, ValueError) as exc:
-        raise ClusterError(
-            f"--address {address}: cannot reach a Ray head there ({exc}). Start one with "
-            f"`ray start --head` or pass the address it printed (host:6379), or 'auto' on a node of the cluster."
-        ) from None
+        check_reachable(address, timeout_s)
+    except ConnectionError as exc:
+        raise ClusterError(f"{exc} (the address `ray start --head` printed, host:6379)") from None
 
 
 def code_runtime_env() -> dict:
@@ -62,20 +56,25 @@ def connect(address: str | None, *, cpus_needed: float, num_cpus: int | None = N
         except ConnectionError as exc:
             raise ClusterError(f"--address {address}: could not connect to a Ray cluster ({exc})") from None
     resources = ray.cluster_resources()
-    have = float(resources.get("CPU", 0))
-    if cpus_needed > have:
-        ray.shutdown()
-        raise ClusterError(
-            f"the cluster has {have:g} CPUs but the requested env runners need {cpus_needed:g} "
-            f"(num_env_runners + num_eval_runners, times cpus_per_runner). Lower --num-env-runners, "
-            f"use --cpus-per-runner 0.5, or add nodes."
-        )
-    gpus = float(resources.get("GPU", 0))
-    if gpus_needed > gpus:
-        ray.shutdown()
-        raise ClusterError(
-            f"the cluster has {gpus:g} GPUs but the learners need {gpus_needed:g} "
-            f"(--num-gpus-per-learner times max(--num-learners, 1)). Drop --num-gpus-per-learner "
-            f"to learn on CPUs, or add a GPU node."
-        )
-    return {"nodes": len([n for n in ray.nodes() if n.get("Alive")]), "cpus": have}
+    needs = (
+        (
+            "CPU",
+            cpus_needed,
+            "the requested env runners",
+            "(num_env_runners + num_eval_runners, times "
+            "cpus_per_runner). Lower --num-env-runners, use --cpus-per-runner 0.5, or add nodes.",
+        ),
+        (
+            "GPU",
+            gpus_needed,
+            "the learners",
+            "(--num-gpus-per-learner times max(--num-learners, 1)). Drop "
+            "--num-gpus-per-learner to learn on CPUs, or add a GPU node.",
+        ),
+    )
+    for resource, need, who, hint in needs:
+        have = float(resources.get(resource, 0))
+        if need > have:
+            ray.shutdown()
+            raise ClusterError(f"the cluster has {have:g} {resource}s but {who} need {need:g} {hint}")
+    return {"nodes": len([n for n in ray.nodes() if n.get("Alive")]), "cpus": float(resources.get("CPU", 0))}
