@@ -71,24 +71,31 @@ def _check_result(run_dir: Path) -> None:
     assert result["num_env_runners"] == 1
 
 
+def short_cartpole(run_dir) -> list[str]:
+    """train.py arguments of a 1000-step CartPole run with one remote env runner."""
+    return [
+        "train.py",
+        "--env",
+        "CartPole-v1",
+        "--num-env-runners",
+        "1",
+        "--stop-timesteps",
+        "1000",
+        "--run-dir",
+        str(run_dir),
+        "--no-progress",
+    ]
+
+
 @pytest.mark.slow
 def test_recipe_ray_start_then_train_with_address(head, tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.run(
         [
             sys.executable,
-            "train.py",
-            "--env",
-            "CartPole-v1",
+            *short_cartpole(run_dir),
             "--address",
             head["address"],
-            "--num-env-runners",
-            "1",
-            "--stop-timesteps",
-            "1000",
-            "--run-dir",
-            str(run_dir),
-            "--no-progress",
         ],
         cwd=ROOT,
         env=head["env"],
@@ -118,18 +125,9 @@ def test_recipe_ray_job_submit_working_dir(head, tmp_path):
                 excludes,
                 "--",
                 sys.executable,
-                "train.py",
+                *short_cartpole(run_dir),
                 "--address",
                 "auto",
-                "--env",
-                "CartPole-v1",
-                "--num-env-runners",
-                "1",
-                "--stop-timesteps",
-                "1000",
-                "--run-dir",
-                str(run_dir),
-                "--no-progress",
             ],
             cwd=ROOT,
             env=head["env"],
