@@ -6,6 +6,7 @@ Every policy plays the same episodes (same seeds: same faces and initial displac
 the trained policy (greedy), random, the ground-truth oracle, and a classical one-shot
 landmark alignment. Writes metrics.json, report.md, episode strips (PNG) and a GIF.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,14 +23,12 @@ from agents.run_dir import atomic_write_json, atomic_write_text
 from envs.faces.split import PARTS
 
 
-
 def make_env(env_id: str, env_config: dict, faces: str | None, split: str):
     """The checkpoint's env on its `split` faces (or `faces`), without training-only settings
     (realism, curriculum, augmentation: `NOT_VALIDATED`), rendering for the report."""
     import gymnasium as gym
 
     import envs  # noqa: F401
-
     from agents.validation import NOT_VALIDATED
 
     config = {k: v for k, v in env_config.items() if k not in NOT_VALIDATED}
@@ -85,9 +84,21 @@ def _load_detector(flag: str, loader, path):
         raise CheckpointError(f"{flag}: {exc}") from exc
 
 
-def evaluate(checkpoint: str | Path, out: str | Path, *, which: str = "best", env_id: str | None = None, faces: str | None = None,
-             split: str = "heldout", episodes: int = 50, seed: int = 10_000, detector: str | None = None,
-             strips: int = 3, progress: bool = True, judge: str | None = None) -> dict[str, Any]:
+def evaluate(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    which: str = "best",
+    env_id: str | None = None,
+    faces: str | None = None,
+    split: str = "heldout",
+    episodes: int = 50,
+    seed: int = 10_000,
+    detector: str | None = None,
+    strips: int = 3,
+    progress: bool = True,
+    judge: str | None = None,
+) -> dict[str, Any]:
     """Evaluate and write the report; returns the metrics dict."""
     from envs.baselines import LandmarkPolicy, OraclePolicy, RandomPolicy
 
@@ -110,16 +121,30 @@ def evaluate(checkpoint: str | Path, out: str | Path, *, which: str = "best", en
     out.mkdir(parents=True, exist_ok=True)
 
     results, recordings = {}, {}
-    contenders = [("policy", policy), ("random", RandomPolicy(seed)), ("oracle", OraclePolicy()),
-                  ("landmark", LandmarkPolicy())]
+    contenders = [
+        ("policy", policy),
+        ("random", RandomPolicy(seed)),
+        ("oracle", OraclePolicy()),
+        ("landmark", LandmarkPolicy()),
+    ]
     for name, contender in tqdm(contenders, desc="evaluating", disable=not progress):
-        results[name], recordings[name] = run_policy(env, contender, seeds, realism,
-                                                     record=strips if name == "policy" else 0, judge=judge_net)
-    meta = {"checkpoint": str(ckpt.module_dir), "which": which, "strips": len(recordings["policy"]),
-            "env": env_id, "split": split,
-            "faces": faces or ckpt.env_config.get("faces", "default"), "first_seed": seed,
-            "detector": detector, "success": {"position_tolerance_px": env.unwrapped.position_tolerance_px,
-                                              "scale_tolerance": env.unwrapped.scale_tolerance}}
+        results[name], recordings[name] = run_policy(
+            env, contender, seeds, realism, record=strips if name == "policy" else 0, judge=judge_net
+        )
+    meta = {
+        "checkpoint": str(ckpt.module_dir),
+        "which": which,
+        "strips": len(recordings["policy"]),
+        "env": env_id,
+        "split": split,
+        "faces": faces or ckpt.env_config.get("faces", "default"),
+        "first_seed": seed,
+        "detector": detector,
+        "success": {
+            "position_tolerance_px": env.unwrapped.position_tolerance_px,
+            "scale_tolerance": env.unwrapped.scale_tolerance,
+        },
+    }
     if judge_net is not None:
         meta.update(judge=judge_net.source, judge_threshold=judge_net.threshold)
     metrics = {**results, "meta": meta}
@@ -137,8 +162,9 @@ def _captioned(frames: list[np.ndarray]) -> list[np.ndarray]:
     out = []
     for k, frame in enumerate(frames):
         bar = np.full((18, frame.shape[1], 3), 255, np.uint8)
-        cv2.putText(bar, f"step {k}/{len(frames) - 1}", (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            bar, f"step {k}/{len(frames) - 1}", (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA
+        )
         out.append(np.concatenate([bar, frame], axis=0))
     return out
 
@@ -173,22 +199,34 @@ def markdown_report(metrics: dict) -> str:
     ]
     for name in ("policy", "oracle", "landmark", "random"):
         m = metrics[name]
-        row = (f"| {name} | {m['success_rate']:.1%} | {m['mean_position_error_px']:.2f} | {m['mean_iou']:.3f} | "
-               f"{m['mean_steps']:.1f} | {m['mean_steps'] / max(oracle_steps, 1e-9):.2f} |")
+        row = (
+            f"| {name} | {m['success_rate']:.1%} | {m['mean_position_error_px']:.2f} | {m['mean_iou']:.3f} | "
+            f"{m['mean_steps']:.1f} | {m['mean_steps'] / max(oracle_steps, 1e-9):.2f} |"
+        )
         if has_realism:
             row += f" {m['mean_realism']:.3f} |"
         lines.append(row)
     if "judge_p_fake_paste" in metrics["policy"]:
         from envs.fusion import BLENDS
 
-        lines += ["", (f"Independent realism judge `{meta['judge']}` (never trained on policy outputs): mean "
-                       f"P(fused) / detection rate at its threshold {meta['judge_threshold']:.3f} (5% false alarms "
-                       "on its validation real crops), the final placement fused with each blend mode:"), "",
-                  "| policy | " + " | ".join(BLENDS) + " |", "|---|" + "---|" * len(BLENDS)]
+        lines += [
+            "",
+            (
+                f"Independent realism judge `{meta['judge']}` (never trained on policy outputs): mean "
+                f"P(fused) / detection rate at its threshold {meta['judge_threshold']:.3f} (5% false alarms "
+                "on its validation real crops), the final placement fused with each blend mode:"
+            ),
+            "",
+            "| policy | " + " | ".join(BLENDS) + " |",
+            "|---|" + "---|" * len(BLENDS),
+        ]
         for name in ("policy", "oracle", "landmark", "random"):
             m = metrics[name]
-            lines.append(f"| {name} | " + " | ".join(
-                f"{m[f'judge_p_fake_{b}']:.3f} / {m[f'judge_detection_rate_{b}']:.1%}" for b in BLENDS) + " |")
+            lines.append(
+                f"| {name} | "
+                + " | ".join(f"{m[f'judge_p_fake_{b}']:.3f} / {m[f'judge_detection_rate_{b}']:.1%}" for b in BLENDS)
+                + " |"
+            )
     lines += [
         "",
         "The landmark baseline is one-shot (detect, align, stop: 1 step); in self mode it is exact by "
@@ -206,30 +244,43 @@ def report_after_training(result: dict, options) -> dict | None:
     """The final report `python train.py` writes into RUN_DIR/eval (held-out faces)."""
     out = Path(options.run_dir) / "eval"
     detector = resolve(options.run_dir).env_config.get("realism_checkpoint")  # trained with it: report it
-    metrics = evaluate(options.run_dir, out, episodes=options.final_eval_episodes, detector=detector,
-                       progress=options.progress)
+    metrics = evaluate(
+        options.run_dir, out, episodes=options.final_eval_episodes, detector=detector, progress=options.progress
+    )
     p, o = metrics["policy"], metrics["oracle"]
-    print(f"held-out: success {p['success_rate']:.1%} (oracle {o['success_rate']:.1%}, random "
-          f"{metrics['random']['success_rate']:.1%}), steps {p['mean_steps']:.1f} vs oracle {o['mean_steps']:.1f}"
-          + (f", realism {p['mean_realism']:.2f} (oracle {o['mean_realism']:.2f})" if "mean_realism" in p else ""))
+    print(
+        f"held-out: success {p['success_rate']:.1%} (oracle {o['success_rate']:.1%}, random "
+        f"{metrics['random']['success_rate']:.1%}), steps {p['mean_steps']:.1f} vs oracle {o['mean_steps']:.1f}"
+        + (f", realism {p['mean_realism']:.2f} (oracle {o['mean_realism']:.2f})" if "mean_realism" in p else "")
+    )
     print(f"report: {(out / 'report.md').resolve()}")
     return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m agents.evaluate", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m agents.evaluate",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--checkpoint", required=True, help="run dir, checkpoints/iter_* dir, or RLModule dir")
-    p.add_argument("--which", default="best", choices=WHICH,
-                   help="in a run dir: best/ (best validation result) or the newest checkpoint")
+    p.add_argument(
+        "--which",
+        default="best",
+        choices=WHICH,
+        help="in a run dir: best/ (best validation result) or the newest checkpoint",
+    )
     p.add_argument("--env", default=None, help="env id (default: the one the run trained on)")
     p.add_argument("--faces", default=None, help="'default', a prepared cache dir or an image folder")
     p.add_argument("--split", default="heldout", choices=PARTS)
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=10_000, help="seed of the first episode")
     p.add_argument("--detector", default=None, help="detectors checkpoint dir: adds realism scores")
-    p.add_argument("--judge", default=None, help="detectors.judge checkpoint dir: adds the independent judge's "
-                   "P(fused) and detection rate per blend mode")
+    p.add_argument(
+        "--judge",
+        default=None,
+        help="detectors.judge checkpoint dir: adds the independent judge's P(fused) and detection rate per blend mode",
+    )
     p.add_argument("--out", default="eval")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -238,9 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.faces not in (None, "default") and not Path(args.faces).exists():
         p.error(f"--faces {args.faces}: no such file or folder")
     try:
-        metrics = evaluate(args.checkpoint, args.out, env_id=args.env, faces=args.faces, split=args.split,
-                           episodes=args.episodes, seed=args.seed, detector=args.detector,
-                           progress=not args.no_progress, judge=args.judge, which=args.which)
+        metrics = evaluate(
+            args.checkpoint,
+            args.out,
+            env_id=args.env,
+            faces=args.faces,
+            split=args.split,
+            episodes=args.episodes,
+            seed=args.seed,
+            detector=args.detector,
+            progress=not args.no_progress,
+            judge=args.judge,
+            which=args.which,
+        )
     except CheckpointError as exc:
         print(f"agents.evaluate: error: {exc}", file=sys.stderr)
         return 2
