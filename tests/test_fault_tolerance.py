@@ -14,7 +14,13 @@ import pytest
 from agents.run_dir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONUNBUFFERED": "1"}
+
+
+def child_env() -> dict:
+    """The environment for a train.py child, read at call time: an in-process Ray cluster that
+    an earlier test started with token auth has set RAY_AUTH_MODE=token in os.environ, and a
+    child joining a cluster of this process must use the same mode."""
+    return {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONUNBUFFERED": "1"}
 
 
 def _train(*args, **kwargs):
@@ -23,7 +29,7 @@ def _train(*args, **kwargs):
     return subprocess.Popen(
         [sys.executable, "train.py", "--no-progress", "--stop-return", "1e9", *args],
         cwd=ROOT,
-        env=ENV,
+        env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -80,7 +86,7 @@ def test_unreachable_address_fails_fast(tmp_path):
             str(tmp_path / "r"),
         ],
         cwd=ROOT,
-        env=ENV,
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -103,7 +109,7 @@ def test_too_few_cpus_is_reported(tmp_path):
             str(tmp_path / "r"),
         ],
         cwd=ROOT,
-        env=ENV,
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=180,
@@ -146,7 +152,7 @@ def test_driver_killed_then_resumed(tmp_path):
             str(state["env_steps"] + 2000),
         ],
         cwd=ROOT,
-        env=ENV,
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=600,
