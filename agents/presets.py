@@ -62,6 +62,8 @@ CARTPOLE = {
 # - dueling heads: 0.95 vs 0.90; the aligned-start curriculum: 0.90 vs 0.67 without it;
 # - camera augmentation (envs.augment) for transfer to real photos: 0.90 vs 0.80 on the
 #   validation faces as well.
+# Known gap (BENCHMARKS.md, side by side): stable-baselines3 with NatureCNN and a fast epsilon
+# schedule beats this preset on held-out faces in 10 minutes; the next round ablates those.
 # The cost per update (a small CNN) bounds the wall time: 16 replayed per sampled step
 # (one batch of 64 per 4 env steps, as stable-baselines3's train_freq 4).
 FACEFUSION = {
