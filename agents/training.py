@@ -6,67 +6,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tqdm import tqdm
 
+from agents.options import TrainOptions
 from agents.presets import preset_for
 from agents.run_dir import RunDir, RunDirError
-
-RESUMABLE_KEYS = (
-    "env",
-    "num_env_runners",
-    "num_eval_runners",
-    "cpus_per_runner",
-    "seed",
-    "config",
-    "env_config",
-    "stop_return",
-    "stop_success",
-    "stop_timesteps",
-    "stop_minutes",
-    "checkpoint_every",
-    "num_learners",
-    "num_gpus_per_learner",
-    "envs_per_runner",
-)
-
-
-@dataclass
-class TrainOptions:
-    env: str = "FaceFusion-v0"
-    run_dir: str = "runs/latest"
-    num_env_runners: int = 0
-    num_eval_runners: int = 0
-    cpus_per_runner: float = 1.0
-    address: str | None = None
-    seed: int = 0
-    config: str | None = None
-    env_config: dict = field(default_factory=dict)
-    stop_return: float | None = None
-    stop_success: float | None = None
-    stop_timesteps: int | None = None
-    stop_minutes: float | None = None
-    checkpoint_every: int = 5
-    keep_checkpoints: int = 3
-    progress: bool = True
-    final_eval_episodes: int | None = None
-    num_cpus: int | None = None  # local Ray only
-    num_learners: int = 0
-    num_gpus_per_learner: float = 0.0
-    envs_per_runner: int | None = None  # None: the preset's
-
-    def resolved_stops(self) -> dict[str, Any]:
-        """Stop criteria: explicit options win, else the preset's defaults."""
-        stop = preset_for(self.env, self.config).get("stop", {})
-        return {
-            "return": self.stop_return if self.stop_return is not None else stop.get("return"),
-            "success": self.stop_success if self.stop_success is not None else stop.get("success"),
-            "success_consecutive": int(stop.get("success_consecutive", 1)),
-            "timesteps": self.stop_timesteps if self.stop_timesteps is not None else stop.get("timesteps"),
-            "minutes": self.stop_minutes if self.stop_minutes is not None else stop.get("minutes"),
-        }
 
 
 @dataclass
@@ -160,13 +107,6 @@ def is_better(candidate: dict, best: dict | None) -> bool:
     if best is None:
         return True
     return (candidate["success_rate"], -candidate["mean_steps"]) > (best["success_rate"], -best["mean_steps"])
-
-
-def options_from_run_dir(run_dir: str, **overrides) -> TrainOptions:
-    saved = RunDir(run_dir).load_options()
-    kwargs = {k: saved[k] for k in RESUMABLE_KEYS if k in saved}
-    kwargs.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainOptions(run_dir=run_dir, **kwargs)
 
 
 TENSORBOARD_GROUPS = (("eval_", "eval"), ("val_", "eval"), ("learner_", "losses"))
@@ -399,12 +339,13 @@ def train(options: TrainOptions, *, resume: bool = False) -> dict[str, Any]:
 
     training = Training(options, resume)
     training.prepare_run_dir()
+    learners = options.resolved_learners()
     cpus_needed = (options.num_env_runners + options.num_eval_runners) * options.cpus_per_runner
     cluster = ray_session.connect(
         options.address,
         cpus_needed=cpus_needed,
         num_cpus=options.num_cpus,
-        gpus_needed=options.num_gpus_per_learner * max(options.num_learners, 1),
+        gpus_needed=learners["num_gpus_per_learner"] * max(learners["num_learners"], 1),
     )
     try:
         training.build()

@@ -31,12 +31,14 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+
+from envs.dataclass_cli import HelpFormatter, add_arguments, from_args, option
 
 from . import data, files
 from .judge_data import BLENDS, KINDS, SIZE, JudgeSampler, env_crop
@@ -49,30 +51,36 @@ from .judge_model import (
     Judge,
     JudgeNet,
 )
+from .train import FACES_HELP, THREADS_HELP
 
 METRICS = "metrics.json"
 
 
 @dataclass
 class Settings:
-    faces: str = "default"
-    out: str = "runs/judge"
-    seed: int = 7  # not the critic's 0: own initialisation, crops and split
-    ae_iters: int = 600  # autoencoder batches (real crops only)
-    clf_iters: int = 1200  # fine-tuning batches (real + fused)
-    # fused kinds per batch (random, random_swap, misplaced, aligned): more of the hard ones,
-    # near-real random starts and aligned swaps; far-off placements are learnt from few
-    kind_weights: tuple[float, ...] = (0.35, 0.15, 0.15, 0.35)
-    batch_size: int = 64  # real crops per batch; as many fused in fine-tuning
-    lr: float = 1e-3
-    encoder_lr: float = 3e-4  # fine-tuning keeps the pretrained encoder's features
-    val_fraction: float = 0.2  # of the training faces, for the threshold
-    false_alarms: float = 0.05  # threshold: this fraction of validation reals flagged
-    real_copies: int = 8  # crops per face in validation/test real sets (plain, mirror, jittered)
-    n_eval: int = 100  # fused crops per (kind, blend) group in validation and test
-    threads: int | None = 1
-    dry_run: bool = False
-    progress: bool = True
+    faces: str = option("default", FACES_HELP)
+    out: str = option("runs/judge", "output dir (judge.pt, judge.json, metrics.json, plots)")
+    seed: int = option(7, "the judge's own seed (not the critic's 0): initialisation, crops and split")
+    ae_iters: int = option(600, "autoencoder batches (real crops only)")
+    clf_iters: int = option(1200, "fine-tuning batches (real + fused)")
+    # more of the hard kinds, near-real random starts and aligned swaps; far-off placements are learnt from few
+    kind_weights: tuple[float, ...] = option(
+        (0.35, 0.15, 0.15, 0.35),
+        f"fused kinds per batch, in the order {', '.join(KINDS)}",
+        type=float,
+        nargs=len(KINDS),
+        metavar="W",
+    )
+    batch_size: int = option(64, "real crops per batch; as many fused in fine-tuning")
+    lr: float = option(1e-3, "learning rate of the autoencoder and the head")
+    encoder_lr: float = option(3e-4, "encoder learning rate in fine-tuning (keeps the pretrained features)")
+    val_fraction: float = option(0.2, "fraction of the training faces held for the threshold")
+    false_alarms: float = option(0.05, "threshold: this fraction of validation reals flagged")
+    real_copies: int = option(8, "crops per face in validation/test real sets (plain, mirror, jittered)")
+    n_eval: int = option(100, "fused crops per (kind, blend) group in validation and test")
+    threads: int = option(1, THREADS_HELP)
+    dry_run: bool = option(False, "two tiny batches per stage, 4 crops per group (tests)")
+    progress: bool = option(True, "no progress bar", flag="--no-progress")
 
 
 def _dry(s: Settings) -> Settings:
@@ -334,28 +342,11 @@ def policy_columns(judge: Judge, crops: list[dict[str, np.ndarray]]) -> dict:
 
 def main(argv=None) -> int:
     d = Settings()
-    ap = argparse.ArgumentParser(
-        prog="python -m detectors.judge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(prog="python -m detectors.judge", description=__doc__, formatter_class=HelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
-    tr = sub.add_parser("train", help="train a judge and score it on held-out faces")
-    tr.add_argument("--faces", default=d.faces, help="'default' (embedded faces), a face cache dir or an image folder")
-    tr.add_argument("--out", default=d.out)
-    for name in ("seed", "ae_iters", "clf_iters", "batch_size", "real_copies", "n_eval", "threads"):
-        tr.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    for name in ("lr", "encoder_lr", "val_fraction", "false_alarms"):
-        tr.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
-    tr.add_argument(
-        "--kind-weights",
-        type=float,
-        nargs=len(KINDS),
-        default=d.kind_weights,
-        metavar="W",
-        help=f"fused kinds per batch, in the order {', '.join(KINDS)}",
-    )
-    tr.add_argument("--no-progress", action="store_true")
-    tr.add_argument("--dry-run", action="store_true", help="two tiny batches per stage, 4 crops per group (tests)")
-    sc = sub.add_parser("score", help="score a judge on a split's real and fused crops")
+    tr = sub.add_parser("train", help="train a judge and score it on held-out faces", formatter_class=HelpFormatter)
+    add_arguments(tr, Settings)
+    sc = sub.add_parser("score", help="score a judge on a split's real and fused crops", formatter_class=HelpFormatter)
     sc.add_argument("--checkpoint", required=True, help="judge dir (judge.pt + judge.json) or its judge.pt")
     sc.add_argument("--faces", default="default")
     sc.add_argument("--split", default="heldout", choices=("train", "heldout", "all"))
@@ -366,9 +357,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     try:
         if a.command == "train":
-            known = {f.name for f in fields(Settings)}
-            settings = Settings(**{k: v for k, v in vars(a).items() if k in known}, progress=not a.no_progress)
-            metrics = train(settings)
+            metrics = train(from_args(Settings, a, kind_weights=tuple(a.kind_weights)))
         else:
             metrics = score(a.checkpoint, a.faces, a.split, a.out, a.n, a.seed, a.real_copies)
     except (OSError, ValueError) as exc:  # bad --faces, wrong or missing checkpoint, unwritable --out

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from envs.dataclass_cli import HelpFormatter, add_arguments, from_args, option
 from envs.faces import load_faces
 
 from . import data, files
@@ -39,24 +40,35 @@ from .models import IMAGE_SIZE, IMAGE_SIZES, NDF, NGF, NZ, Discriminator, Genera
 DISCRIMINATOR, GENERATOR, CONFIG = "discriminator.pt", "generator.pt", "config.json"
 
 
+FACES_HELP = "'default' (embedded faces), a face cache dir or an image folder"
+THREADS_HELP = (
+    "torch threads, 0 = torch's own setting (these small convs gain little from more, and on shared "
+    "cores OpenMP threads slow training down several-fold; crops are drawn in a second thread meanwhile)"
+)
+
+
 @dataclass
 class Settings:
-    faces: str = "default"
-    out: str = "runs/detectors"
-    epochs: int = 16  # ~1-1.5 min on 2 shared cores with ~80 training faces
-    iters_per_epoch: int = 40  # batches per epoch: many augmented crops of ~80 faces
-    batch_size: int = 64  # real crops per batch; as many fakes (3/4 composites, 1/4 generated)
-    seed: int = 0
-    image_size: int = IMAGE_SIZE  # crop side; the env's realism crop follows the critic's
-    ndf: int = NDF
-    ngf: int = NGF
-    nz: int = NZ
-    lr_d: float = 4e-4  # two time-scale update rule, as for SN-GAN: D learns faster
-    lr_g: float = 2e-4
-    split: str = "train"
-    threads: int | None = None  # torch threads; None leaves torch's setting alone
-    dry_run: bool = False
-    progress: bool = True
+    faces: str = option("default", FACES_HELP)
+    out: str = option("runs/detectors", "output dir (discriminator.pt, generator.pt, config.json, report)")
+    epochs: int = option(16, "~1-1.5 min on 2 shared cores with ~80 training faces")
+    iters_per_epoch: int = option(40, "batches per epoch: many augmented crops of few faces")
+    batch_size: int = option(64, "real crops per batch; as many fakes (3/4 composites, 1/4 generated)")
+    seed: int = option(0, "seed of the weights, the crops and the generator's noise")
+    image_size: int = option(
+        IMAGE_SIZE,
+        "crop side in px; the env's realism crop follows the critic's (32 is ~2.5x cheaper per env step than 64)",
+        choices=IMAGE_SIZES,
+    )
+    ndf: int = option(NDF, "discriminator width (critic cost per env step)")
+    ngf: int = option(NGF, "generator width")
+    nz: int = option(NZ)  # generator noise size
+    lr_d: float = option(4e-4, "discriminator learning rate (two time-scale rule, as for SN-GAN: D learns faster)")
+    lr_g: float = option(2e-4, "generator learning rate")
+    split: str = option("train")  # faces the critic learns from; held-out stays unseen
+    threads: int = option(1, THREADS_HELP)
+    dry_run: bool = option(False, "one epoch of two tiny batches (for tests)")
+    progress: bool = option(True, "no progress bar", flag="--no-progress")
 
 
 def _loss_plot(history: list[dict], path: str) -> None:
@@ -186,54 +198,9 @@ def train(settings: Settings) -> dict:
 
 
 def parse_args(argv=None) -> Settings:
-    d = Settings()
-    ap = argparse.ArgumentParser(
-        prog="python -m detectors.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--faces", default=d.faces, help="'default' (embedded faces), a face cache dir or an image folder")
-    ap.add_argument("--epochs", type=int, default=d.epochs)
-    ap.add_argument("--iters-per-epoch", type=int, default=d.iters_per_epoch)
-    ap.add_argument("--batch-size", type=int, default=d.batch_size)
-    ap.add_argument("--out", default=d.out)
-    ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument(
-        "--image-size",
-        type=int,
-        default=d.image_size,
-        choices=IMAGE_SIZES,
-        help="crop side in px (critic cost per env step: 32 is ~2.5x cheaper than 64)",
-    )
-    ap.add_argument("--ndf", type=int, default=d.ndf, help="discriminator width (critic cost per env step)")
-    ap.add_argument("--ngf", type=int, default=d.ngf)
-    ap.add_argument("--lr-d", type=float, default=d.lr_d)
-    ap.add_argument("--lr-g", type=float, default=d.lr_g)
-    ap.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads (default 1: these small convs gain little from more, and on "
-        "shared cores OpenMP threads slow training down several-fold; crops are "
-        "drawn in a second thread meanwhile)",
-    )
-    ap.add_argument("--no-progress", action="store_true")
-    ap.add_argument("--dry-run", action="store_true", help="one epoch of two tiny batches (for tests)")
-    a = ap.parse_args(argv)
-    return Settings(
-        faces=a.faces,
-        out=a.out,
-        epochs=a.epochs,
-        iters_per_epoch=a.iters_per_epoch,
-        batch_size=a.batch_size,
-        seed=a.seed,
-        image_size=a.image_size,
-        ndf=a.ndf,
-        ngf=a.ngf,
-        lr_d=a.lr_d,
-        lr_g=a.lr_g,
-        threads=a.threads,
-        dry_run=a.dry_run,
-        progress=not a.no_progress,
-    )
+    ap = argparse.ArgumentParser(prog="python -m detectors.train", description=__doc__, formatter_class=HelpFormatter)
+    add_arguments(ap, Settings)
+    return from_args(Settings, ap.parse_args(argv))
 
 
 def main(argv=None) -> int:

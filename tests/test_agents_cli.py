@@ -75,6 +75,55 @@ def test_resume_of_a_non_run_dir(tmp_path):
         _validate("--resume", str(tmp_path))
 
 
+def test_flags_are_derived_from_train_options():
+    """One field, one flag, one default: the parser's defaults are TrainOptions' own."""
+    import dataclasses
+
+    from agents.options import TrainOptions, flag_of
+
+    p = parser()
+    flags = {a.dest: a for a in p._actions}
+    for f in dataclasses.fields(TrainOptions):
+        if f.metadata["help"] is None:
+            assert f.name not in flags  # API-only options have no flag
+            continue
+        action = flags[f.name]
+        assert flag_of(f.name) in action.option_strings
+        if f.name != "env_config":  # KEY=VALUE items on the command line, a dict in the options
+            assert p.get_default(f.name) == f.default, f.name
+    plain = _validate("--run-dir", "runs/x")
+    assert plain == TrainOptions(run_dir="runs/x", num_learners=0, num_gpus_per_learner=0.0)
+    assert _validate("--eval-episodes", "7", "--no-progress", "--run-dir", "r").final_eval_episodes == 7
+    assert _validate("--no-progress", "--run-dir", "r").progress is False
+
+
+def _saved_run(tmp_path, *argv):
+    """A run dir as train.py leaves it before training: run.json with the validated options."""
+    import dataclasses
+
+    from agents.run_dir import RunDir
+
+    opts = _validate("--env", "CartPole-v1", "--run-dir", str(tmp_path / "run"), *argv)
+    RunDir(opts.run_dir).create(dataclasses.asdict(opts))
+    return opts
+
+
+def test_resume_keeps_saved_options_and_takes_changeable_ones(tmp_path):
+    saved = _saved_run(tmp_path, "--seed", "3", "--stop-minutes", "5", "--env-config", "sutton_barto_reward=true")
+    resumed = _validate("--resume", saved.run_dir, "--stop-minutes", "9", "--no-progress")
+    assert (resumed.env, resumed.seed, resumed.env_config) == ("CartPole-v1", 3, {"sutton_barto_reward": True})
+    assert (resumed.stop_minutes, resumed.progress, resumed.run_dir) == (9.0, False, saved.run_dir)
+    assert _validate("--resume", saved.run_dir).stop_minutes == 5.0  # not given again: the saved stop
+
+
+def test_resume_refuses_options_that_would_change_the_run(tmp_path):
+    saved = _saved_run(tmp_path)
+    with pytest.raises(ValueError, match="--seed, --config cannot change in a resumed run"):
+        _validate("--resume", saved.run_dir, "--seed", "1", "--config", "x.json")
+    with pytest.raises(ValueError, match="--faces cannot change"):
+        _validate("--resume", saved.run_dir, "--faces", "default")
+
+
 def test_cli_exits_2_before_starting_ray(tmp_path):
     proc = subprocess.run(
         [sys.executable, "train.py", "--env", "Nope-v0"], cwd=ROOT, capture_output=True, text=True, timeout=60
