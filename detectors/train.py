@@ -89,9 +89,8 @@ def _loss_plot(history: list[dict], path: str) -> None:
     files.write_figure(path, fig)
 
 
-def train(settings: Settings) -> dict:
-    """Run the training described by `settings`; returns the final config.json content."""
-    s = settings
+def _checked(s: Settings) -> Settings:
+    """The settings to run: shrunk for a dry run, and checked."""
     if s.dry_run:
         s = Settings(**{**asdict(s), "epochs": 1, "iters_per_epoch": 2, "batch_size": min(s.batch_size, 8)})
     if s.epochs < 1 or s.iters_per_epoch < 1 or s.batch_size < 2:
@@ -99,34 +98,70 @@ def train(settings: Settings) -> dict:
             f"need epochs >= 1, iters_per_epoch >= 1, batch_size >= 2; got "
             f"{s.epochs}, {s.iters_per_epoch}, {s.batch_size}"
         )
+    return s
+
+
+class GAN:
+    """Critic, generator, their optimisers and one update of each (the PyTorch DCGAN example's
+    loop body, with misplaced composites among the critic's negatives)."""
+
+    def __init__(self, s: Settings):
+        self.nz = s.nz
+        self.d, self.g = Discriminator(s.ndf, s.image_size), Generator(s.nz, s.ngf, s.image_size)
+        self.d.apply(weights_init)
+        self.g.apply(weights_init)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=s.lr_d, betas=(0.5, 0.999))
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=s.lr_g, betas=(0.5, 0.999))
+        self.n_real = s.batch_size
+        self.n_gen = max(1, s.batch_size // 4)  # a GAN keeps the critic honest about faces; composites teach placement
+        self.n_comp = s.batch_size - self.n_gen
+        self.labels = torch.cat([torch.ones(self.n_real), torch.zeros(self.n_comp + self.n_gen)])
+
+    def step(self, crops: torch.Tensor) -> dict:
+        """`crops`: n_real real crops, then n_comp composites. Returns the batch's losses and
+        mean D(real) per kind."""
+        # (1) discriminator: real crops -> 1; misplaced composites and G(z) -> 0
+        fake = self.g(torch.randn(self.n_gen, self.nz))
+        logits = self.d(torch.cat([crops, fake.detach()]))
+        loss_d = F.binary_cross_entropy_with_logits(logits, self.labels)
+        self.opt_d.zero_grad()
+        loss_d.backward()
+        self.opt_d.step()
+        # (2) generator: make D call G(z) real (non-saturating loss)
+        loss_g = F.binary_cross_entropy_with_logits(self.d(fake), torch.ones(self.n_gen))
+        self.opt_g.zero_grad()
+        loss_g.backward()
+        self.opt_g.step()
+        p = torch.sigmoid(logits.detach())
+        b, c = self.n_real, self.n_real + self.n_comp
+        return {
+            "loss_d": loss_d.item(),
+            "loss_g": loss_g.item(),
+            "p_real": float(p[:b].mean()),
+            "p_composite": float(p[b:c].mean()),
+            "p_generated": float(p[c:].mean()),
+        }
+
+
+def train(settings: Settings) -> dict:
+    """Run the training described by `settings`; returns the final config.json content."""
+    s = _checked(settings)
     if s.threads:
         torch.set_num_threads(s.threads)
     torch.manual_seed(s.seed)
-    rng = np.random.default_rng(s.seed)
     aug_gen = torch.Generator().manual_seed(s.seed + 1)
-
     faces = load_faces(s.faces).split(s.split)
     if len(faces) == 0:
         raise ValueError(f"--faces {s.faces}: the {s.split!r} split is empty")
-    sampler = data.CropSampler(faces, rng, size=s.image_size)
-    net_d, net_g = Discriminator(s.ndf, s.image_size), Generator(s.nz, s.ngf, s.image_size)
-    net_d.apply(weights_init)
-    net_g.apply(weights_init)
-    opt_d = torch.optim.Adam(net_d.parameters(), lr=s.lr_d, betas=(0.5, 0.999))
-    opt_g = torch.optim.Adam(net_g.parameters(), lr=s.lr_g, betas=(0.5, 0.999))
+    sampler = data.CropSampler(faces, np.random.default_rng(s.seed), size=s.image_size)
+    gan = GAN(s)
     fixed_noise = torch.randn(64, s.nz, generator=torch.Generator().manual_seed(s.seed))
-
-    b = s.batch_size
-    n_gen = max(1, b // 4)  # a GAN keeps the critic honest about faces; composites teach placement
-    n_comp = b - n_gen
-    labels = torch.cat([torch.ones(b), torch.zeros(n_comp + n_gen)])
     history: list[dict] = []  # per batch
-    epochs: list[dict] = []  # per-epoch means
     config: dict = {}
     t0 = time.perf_counter()
 
     def draw() -> np.ndarray:
-        return np.concatenate([sampler.reals(b), sampler.composites(n_comp)])
+        return np.concatenate([sampler.reals(gan.n_real), sampler.composites(gan.n_comp)])
 
     # crops for the next batch are drawn (OpenCV, GIL released) while torch trains on this one
     pool = ThreadPoolExecutor(1)
@@ -135,65 +170,47 @@ def train(settings: Settings) -> dict:
         pending = pool.submit(draw)
         for epoch in range(1, s.epochs + 1):
             for _ in range(s.iters_per_epoch):
-                # (1) discriminator: real crops -> 1; misplaced composites and G(z) -> 0
                 crops, pending = pending.result(), pool.submit(draw)
-                crops = data.augment(data.to_tensor(crops), aug_gen)
-                fake = net_g(torch.randn(n_gen, s.nz))
-                logits = net_d(torch.cat([crops, fake.detach()]))
-                loss_d = F.binary_cross_entropy_with_logits(logits, labels)
-                opt_d.zero_grad()
-                loss_d.backward()
-                opt_d.step()
-                # (2) generator: make D call G(z) real (non-saturating loss)
-                loss_g = F.binary_cross_entropy_with_logits(net_d(fake), torch.ones(n_gen))
-                opt_g.zero_grad()
-                loss_g.backward()
-                opt_g.step()
-
-                p = torch.sigmoid(logits.detach())
-                history.append(
-                    {
-                        "epoch": epoch,
-                        "loss_d": loss_d.item(),
-                        "loss_g": loss_g.item(),
-                        "p_real": float(p[:b].mean()),
-                        "p_composite": float(p[b : b + n_comp].mean()),
-                        "p_generated": float(p[b + n_comp :].mean()),
-                    }
-                )
+                row = gan.step(data.augment(data.to_tensor(crops), aug_gen))
+                history.append({"epoch": epoch, **row})
                 bar.set_postfix(
                     epoch=epoch,
-                    loss_d=f"{loss_d.item():.3f}",
-                    loss_g=f"{loss_g.item():.3f}",
-                    real=f"{history[-1]['p_real']:.2f}",
-                    comp=f"{history[-1]['p_composite']:.2f}",
+                    loss_d=f"{row['loss_d']:.3f}",
+                    loss_g=f"{row['loss_g']:.3f}",
+                    real=f"{row['p_real']:.2f}",
+                    comp=f"{row['p_composite']:.2f}",
                 )
                 bar.update()
-
-            # per epoch: samples from fixed noise (batch statistics, as in the DCGAN example),
-            # checkpoints, settings and history
-            with torch.no_grad():
-                samples = data.to_uint8(net_g(fixed_noise))
-            files.write_png(os.path.join(s.out, f"samples_epoch_{epoch:03d}.png"), files.grid(samples))
-            files.save_state_dict(net_d, os.path.join(s.out, DISCRIMINATOR))
-            files.save_state_dict(net_g, os.path.join(s.out, GENERATOR))
-            last = [h for h in history if h["epoch"] == epoch]
-            means = {k: float(np.mean([h[k] for h in last])) for k in last[0] if k != "epoch"}
-            epochs.append({"epoch": epoch, **means})
-            config = {
-                "settings": asdict(s),
-                "epoch": epoch,
-                "iterations": len(history),
-                "train_faces": len(faces),
-                "elapsed_s": round(time.perf_counter() - t0, 2),
-                "models": {"ndf": s.ndf, "ngf": s.ngf, "nz": s.nz, "image_size": s.image_size},
-                "epochs": epochs,
-            }
-            files.write_json(os.path.join(s.out, CONFIG), config)
-            _loss_plot(history, os.path.join(s.out, "losses.png"))
+            config = _end_epoch(s, gan, fixed_noise, history, epoch, len(faces), time.perf_counter() - t0)
     finally:
         pool.shutdown(cancel_futures=True)
         bar.close()
+    return config
+
+
+def _end_epoch(s: Settings, gan: GAN, fixed_noise, history: list[dict], epoch: int, n_faces: int, elapsed: float):
+    """Samples from fixed noise (batch statistics, as in the DCGAN example), checkpoints,
+    settings and history; returns config.json's content."""
+    with torch.no_grad():
+        samples = data.to_uint8(gan.g(fixed_noise))
+    files.write_png(os.path.join(s.out, f"samples_epoch_{epoch:03d}.png"), files.grid(samples))
+    files.save_state_dict(gan.d, os.path.join(s.out, DISCRIMINATOR))
+    files.save_state_dict(gan.g, os.path.join(s.out, GENERATOR))
+    epochs = []
+    for e in range(1, epoch + 1):
+        rows = [h for h in history if h["epoch"] == e]
+        epochs.append({"epoch": e, **{k: float(np.mean([h[k] for h in rows])) for k in rows[0] if k != "epoch"}})
+    config = {
+        "settings": asdict(s),
+        "epoch": epoch,
+        "iterations": len(history),
+        "train_faces": n_faces,
+        "elapsed_s": round(elapsed, 2),
+        "models": {"ndf": s.ndf, "ngf": s.ngf, "nz": s.nz, "image_size": s.image_size},
+        "epochs": epochs,
+    }
+    files.write_json(os.path.join(s.out, CONFIG), config)
+    _loss_plot(history, os.path.join(s.out, "losses.png"))
     return config
 
 
