@@ -95,20 +95,7 @@ def build_config(
     obs_space = probe.observation_space
     probe.close()
 
-    training = dict(preset.get("training", {}))
-    if path == "fast":
-        training["replay_buffer_config"] = fast_buffer_config(training.get("replay_buffer_config", {}))
-    else:
-        for key in FAST_ONLY_KEYS:
-            training.pop(key, None)
-    if isinstance(training.get("n_step"), list):  # JSON has no tuples; RLlib wants (min, max)
-        training["n_step"] = tuple(training["n_step"])
-    if training.get("training_intensity") and num_env_runners > 0:
-        # RLlib 2.60's calculate_rr_weights counts the local env runner as a sampler too
-        # (num_env_runners + 1), but on the new API stack it samples only when there are no
-        # remote runners: without this, 1 runner would replay 2x and 2 runners 1.5x the preset's
-        # ratio (more updates per env step, so slower per step, not a like-for-like comparison).
-        training["training_intensity"] *= num_env_runners / (num_env_runners + 1)
+    training = training_section(preset, path, num_env_runners)
     learners = dict(preset.get("learners", {}))
     if num_learners is not None:
         learners["num_learners"] = num_learners
@@ -152,6 +139,25 @@ def build_config(
         .reporting(metrics_num_episodes_for_smoothing=20)
     )
     return config
+
+
+def training_section(preset: dict[str, Any], path: str, num_env_runners: int) -> dict[str, Any]:
+    """The preset's `training` section as DQNConfig.training() takes it on `path`."""
+    training = dict(preset.get("training", {}))
+    if path == "fast":
+        training["replay_buffer_config"] = fast_buffer_config(training.get("replay_buffer_config", {}))
+    else:
+        for key in FAST_ONLY_KEYS:
+            training.pop(key, None)
+    if isinstance(training.get("n_step"), list):  # JSON has no tuples; RLlib wants (min, max)
+        training["n_step"] = tuple(training["n_step"])
+    if training.get("training_intensity") and num_env_runners > 0:
+        # RLlib 2.60's calculate_rr_weights counts the local env runner as a sampler too
+        # (num_env_runners + 1), but on the new API stack it samples only when there are no
+        # remote runners: without this, 1 runner would replay 2x and 2 runners 1.5x the preset's
+        # ratio (more updates per env step, so slower per step, not a like-for-like comparison).
+        training["training_intensity"] *= num_env_runners / (num_env_runners + 1)
+    return training
 
 
 def fast_buffer_config(spec: dict) -> dict:
