@@ -16,6 +16,24 @@ def _run(*args, timeout=600):
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+def _evaluate_three(run, out, *args) -> dict:
+    """`agents.evaluate` of `run` on 3 episodes with extra flags; its metrics.json."""
+    proc = _run(
+        "-m",
+        "agents.evaluate",
+        "--checkpoint",
+        str(run),
+        "--episodes",
+        "3",
+        *map(str, args),
+        "--out",
+        str(out),
+        "--no-progress",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((Path(out) / "metrics.json").read_text())
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """One short training iteration on FaceFusion-v0: a real, if untrained, checkpoint."""
@@ -104,21 +122,7 @@ def test_evaluate_with_detector_of_another_crop_size(tiny_run, tmp_path):
     proc = _run("-m", "detectors.train", "--dry-run", "--no-progress", "--image-size", "64", "--out", str(det))
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "eval"
-    proc = _run(
-        "-m",
-        "agents.evaluate",
-        "--checkpoint",
-        str(tiny_run),
-        "--episodes",
-        "3",
-        "--detector",
-        str(det),
-        "--out",
-        str(out),
-        "--no-progress",
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = _evaluate_three(tiny_run, out, "--detector", det)
     for name in ("policy", "random", "oracle", "landmark"):
         assert 0.0 < metrics[name]["mean_realism"] < 1.0, name
     assert "realism" in (out / "report.md").read_text()
@@ -131,21 +135,7 @@ def test_evaluate_with_judge(tiny_run, tmp_path):
     proc = _run("-m", "detectors.judge", "train", "--dry-run", "--no-progress", "--out", str(judge))
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "eval"
-    proc = _run(
-        "-m",
-        "agents.evaluate",
-        "--checkpoint",
-        str(tiny_run),
-        "--episodes",
-        "3",
-        "--judge",
-        str(judge),
-        "--out",
-        str(out),
-        "--no-progress",
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = _evaluate_three(tiny_run, out, "--judge", judge)
     for name in ("policy", "random", "oracle", "landmark"):
         for blend in ("paste", "color", "seamless"):
             assert 0.0 < metrics[name][f"judge_p_fake_{blend}"] < 1.0, (name, blend)

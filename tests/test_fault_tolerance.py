@@ -72,50 +72,31 @@ def test_checkpoint_save_crash_keeps_previous(tmp_path):
     assert [p.name for p in run.checkpoints.iterdir()] == ["iter_000001"]  # no half-written leftovers
 
 
-def test_unreachable_address_fails_fast(tmp_path):
-    t0 = time.time()
+def _train_fails(*args, timeout):
+    """train.py run to its end: (exit code, stderr)."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "--env",
-            "CartPole-v1",
-            "--address",
-            "127.0.0.1:9",
-            "--run-dir",
-            str(tmp_path / "r"),
-        ],
+        [sys.executable, "train.py", "--env", "CartPole-v1", *args],
         cwd=ROOT,
         env=child_env(),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
-    assert proc.returncode == 2
-    assert "cannot reach a Ray head" in proc.stderr
+    return proc.returncode, proc.stderr
+
+
+def test_unreachable_address_fails_fast(tmp_path):
+    t0 = time.time()
+    rc, stderr = _train_fails("--address", "127.0.0.1:9", "--run-dir", str(tmp_path / "r"), timeout=120)
+    assert rc == 2
+    assert "cannot reach a Ray head" in stderr
     assert time.time() - t0 < 30
 
 
 def test_too_few_cpus_is_reported(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "--env",
-            "CartPole-v1",
-            "--num-env-runners",
-            "64",
-            "--run-dir",
-            str(tmp_path / "r"),
-        ],
-        cwd=ROOT,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 2
-    assert "need 64" in proc.stderr and "CPUs" in proc.stderr
+    rc, stderr = _train_fails("--num-env-runners", "64", "--run-dir", str(tmp_path / "r"), timeout=180)
+    assert rc == 2
+    assert "need 64" in stderr and "CPUs" in stderr
 
 
 @pytest.mark.slow
