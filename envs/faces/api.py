@@ -99,89 +99,112 @@ def prepare(
     """
     settings = settings or Settings()
     cache_dir = os.fspath(cache_dir) if cache_dir is not None else cache.default_cache_dir()
-    ignored: list[str] = []
-    pre_skipped: list[tuple[str, str]] = []
-    if isinstance(source, str) and source == "default":
-        items = default_items()
-        src = {"kind": "default", "versions": default_versions(), "lfw": [LFW_SIDE, LFW_PAD]}
-        label = "the default (embedded) faces"
-    else:
-        path = os.fspath(source)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"face source {path!r} does not exist")
-        if not os.path.isdir(path):
-            raise FaceDataError(
-                f"face source {path!r} is not a folder (give a folder of images, a cache dir, or 'default')"
-            )
-        if cache.is_cache_dir(path):
-            return _from_cache_dir(path, settings)
-        listing = list_folder(path)
-        items, pre_skipped, ignored = listing.items, listing.skipped, listing.ignored
-        src = {
-            "kind": "folder",
-            "root": os.path.abspath(path),
-            "files": [[it.name, it.size, it.mtime_ns, it.mode] for it in items],
-            "unlisted": sorted(pre_skipped),
-        }
-        label = f"folder {path!r}"
-    key = cache.cache_key(src, settings.as_dict())
-    src_summary = {k: v for k, v in src.items() if k not in ("files", "unlisted")}
-    src_summary["n_files"] = len(items)
-    del src  # the listing can be large; the key holds what matters
+    listed = _list_source(source)
+    if isinstance(listed, str):  # an existing cache dir
+        return _from_cache_dir(listed, settings)
+    key = cache.cache_key(listed.src, settings.as_dict())
+    summary = {k: v for k, v in listed.src.items() if k not in ("files", "unlisted")}
+    summary["n_files"] = len(listed.items)
+    listed.src = {}  # the listing can be large; the key holds what matters
     if use_cache:
-        d = cache.set_path(cache_dir, key)
-        if cache.read_marker(d):
-            try:
-                fs, rep = cache.load_set(d)
-            except FaceDataError as exc:
-                warnings.warn(f"rebuilding: {exc}", stacklevel=2)
-                cache.discard_set(d)
-            else:
-                sp = rep.get("split", {})
-                if sp.get("heldout_fraction") != heldout_fraction or sp.get("seed") != seed:
-                    try:
-                        cache.write_json(
-                            os.path.join(d, cache.REPORT), add_split(rep, fs.files, heldout_fraction, seed)
-                        )
-                    except OSError:
-                        pass
-                return Prepared(fs, rep, d, True)
+        done = _cached(cache.set_path(cache_dir, key), heldout_fraction, seed)
+        if done is not None:
+            return done
         use_cache = _writable(cache_dir)
-    if use_cache:
-        set_dir, rep = build(
-            cache_dir,
-            key,
-            items,
-            settings,
-            pre_skipped=pre_skipped,
-            ignored=ignored,
-            source=src_summary,
-            heldout_fraction=heldout_fraction,
-            seed=seed,
-            shard_size=shard_size,
-            workers=workers,
-            address=address,
-            progress=progress,
-            obs_sizes=obs_sizes,
-            log=log or (lambda msg: None),
+    if not use_cache:
+        return _in_memory(listed, settings, summary, key, heldout_fraction, seed, workers, progress)
+    set_dir, rep = build(
+        cache_dir,
+        key,
+        listed.items,
+        settings,
+        pre_skipped=listed.skipped,
+        ignored=listed.ignored,
+        source=summary,
+        heldout_fraction=heldout_fraction,
+        seed=seed,
+        shard_size=shard_size,
+        workers=workers,
+        address=address,
+        progress=progress,
+        obs_sizes=obs_sizes,
+        log=log or (lambda msg: None),
+    )
+    if set_dir is None:
+        _no_faces(rep, listed.ignored, listed.label)
+    fs, rep = cache.load_set(set_dir)
+    return Prepared(fs, rep, set_dir, False)
+
+
+@dataclass
+class _Listed:
+    """What a face source holds, before any face is detected."""
+
+    items: list
+    skipped: list[tuple[str, str]]  # (file, reason) for files refused while listing
+    ignored: list[str]  # files that are not images
+    src: dict  # what the cache key is made of
+    label: str  # the source in error messages
+
+
+def _list_source(source) -> _Listed | str:
+    """The photos of `source`, or the path itself when it is a prepared cache dir."""
+    if isinstance(source, str) and source == "default":
+        src = {"kind": "default", "versions": default_versions(), "lfw": [LFW_SIDE, LFW_PAD]}
+        return _Listed(default_items(), [], [], src, "the default (embedded) faces")
+    path = os.fspath(source)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"face source {path!r} does not exist")
+    if not os.path.isdir(path):
+        raise FaceDataError(
+            f"face source {path!r} is not a folder (give a folder of images, a cache dir, or 'default')"
         )
-        if set_dir is None:
-            _no_faces(rep, ignored, label)
+    if cache.is_cache_dir(path):
+        return path
+    listing = list_folder(path)
+    src = {
+        "kind": "folder",
+        "root": os.path.abspath(path),
+        "files": [[it.name, it.size, it.mtime_ns, it.mode] for it in listing.items],
+        "unlisted": sorted(listing.skipped),
+    }
+    return _Listed(listing.items, listing.skipped, listing.ignored, src, f"folder {path!r}")
+
+
+def _cached(set_dir: str, heldout_fraction: float, seed: int) -> Prepared | None:
+    """The finished set in `set_dir` (its split brought up to date), or None to build it."""
+    if not cache.read_marker(set_dir):
+        return None
+    try:
         fs, rep = cache.load_set(set_dir)
-        return Prepared(fs, rep, set_dir, False)
+    except FaceDataError as exc:
+        warnings.warn(f"rebuilding: {exc}", stacklevel=3)
+        cache.discard_set(set_dir)
+        return None
+    sp = rep.get("split", {})
+    if sp.get("heldout_fraction") != heldout_fraction or sp.get("seed") != seed:
+        try:
+            cache.write_json(os.path.join(set_dir, cache.REPORT), add_split(rep, fs.files, heldout_fraction, seed))
+        except OSError:
+            pass
+    return Prepared(fs, rep, set_dir, True)
+
+
+def _in_memory(listed: _Listed, settings, summary, key, heldout_fraction, seed, workers, progress) -> Prepared:
+    """Built in RAM, nothing written (no cache, or an unwritable one)."""
     t0 = time.perf_counter()
-    faces, skipped = run(items, settings, workers=workers, progress=progress)
+    faces, skipped = run(listed.items, settings, workers=workers, progress=progress)
     rep = make_report(
         [kept_row(f) for f in faces],
-        sorted(pre_skipped + skipped),
-        ignored,
+        sorted(listed.skipped + skipped),
+        listed.ignored,
         settings,
-        src_summary,
+        summary,
         time.perf_counter() - t0,
     )
     rep["key"] = key
     if not faces:
-        _no_faces(rep, ignored, label)
+        _no_faces(rep, listed.ignored, listed.label)
     fs = to_faceset(faces, settings.canvas)
     add_split(rep, fs.files, heldout_fraction, seed)
     return Prepared(fs, rep, None, False)
