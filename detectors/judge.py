@@ -115,8 +115,7 @@ def _batches(pool: ThreadPoolExecutor, draw, n: int):
         yield result
 
 
-def train(settings: Settings) -> dict:
-    """Train per `settings`, write the checkpoint and the held-out metrics; returns metrics."""
+def _checked(settings: Settings) -> Settings:
     s = _dry(settings) if settings.dry_run else settings
     if s.ae_iters < 1 or s.clf_iters < 1 or s.batch_size < 2 or not 0 < s.false_alarms < 1:
         raise ValueError(
@@ -125,10 +124,27 @@ def train(settings: Settings) -> dict:
         )
     if len(s.kind_weights) != len(KINDS) or min(s.kind_weights) < 0 or not sum(s.kind_weights) > 0:
         raise ValueError(f"kind_weights: {len(KINDS)} weights >= 0 for {KINDS}, not all 0; got {s.kind_weights}")
+    return s
+
+
+def _fit(loss_of, opt, batches, bar: tqdm, stage: str, losses: list[float]) -> None:
+    """Plain minibatch descent: `loss_of(batch)` per batch from `batches`."""
+    for batch in batches:
+        loss = loss_of(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        bar.set_postfix(stage=stage, loss=f"{loss.item():.4f}")
+        bar.update()
+
+
+def train(settings: Settings) -> dict:
+    """Train per `settings`, write the checkpoint and the held-out metrics; returns metrics."""
+    s = _checked(settings)
     if s.threads:
         torch.set_num_threads(s.threads)
     torch.manual_seed(s.seed)
-    rng = np.random.default_rng(s.seed)
     aug = torch.Generator().manual_seed(s.seed + 1)
     train_faces, val_faces = judge_faces(s.faces, s.seed, s.val_fraction)
     if len(set(val_faces.files)) < 2:  # before any training: the threshold needs them
@@ -136,7 +152,7 @@ def train(settings: Settings) -> dict:
             f"--faces {s.faces}: the judge's validation split has {len(val_faces)} faces; "
             "it needs faces of two photos or more (use more faces or --val-fraction)"
         )
-    sampler = JudgeSampler(train_faces, rng)
+    sampler = JudgeSampler(train_faces, np.random.default_rng(s.seed))
     b, t0 = s.batch_size, time.perf_counter()
     history: dict[str, list[float]] = {"ae_loss": [], "clf_loss": []}
     pool = ThreadPoolExecutor(1)
@@ -144,58 +160,67 @@ def train(settings: Settings) -> dict:
     try:
         # (1) autoencoder on real crops: features of what a face crop looks like, no labels
         ae = AutoEncoder(WIDTHS)
-        opt = torch.optim.Adam(ae.parameters(), lr=s.lr)
-        for crops in _batches(pool, lambda: sampler.reals(b), s.ae_iters):
+
+        def reconstruction(crops):
             x = data.augment(data.to_tensor(crops), aug)
-            loss = F.mse_loss(ae(x), x)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            history["ae_loss"].append(loss.item())
-            bar.set_postfix(stage="autoencoder", mse=f"{loss.item():.4f}")
-            bar.update()
+            return F.mse_loss(ae(x), x)
+
+        opt = torch.optim.Adam(ae.parameters(), lr=s.lr)
+        _fit(
+            reconstruction,
+            opt,
+            _batches(pool, lambda: sampler.reals(b), s.ae_iters),
+            bar,
+            "autoencoder",
+            history["ae_loss"],
+        )
         files.save_state_dict(ae, os.path.join(s.out, AUTOENCODER))
 
         # (2) its encoder + a logistic-regression head, fine-tuned on real (0) vs fused (1)
         net = JudgeNet(WIDTHS, SIZE)
         net.encoder.load_state_dict(ae.encoder.state_dict())
+
+        def classification(batch):
+            crops, labels = batch
+            return F.binary_cross_entropy_with_logits(
+                net(data.augment(data.to_tensor(crops), aug)), torch.from_numpy(labels)
+            )
+
         opt = torch.optim.Adam(
             [{"params": net.encoder.parameters(), "lr": s.encoder_lr}, {"params": net.head.parameters(), "lr": s.lr}]
         )
-        for crops, labels in _batches(pool, lambda: sampler.batch(b, b, s.kind_weights), s.clf_iters):
-            logits = net(data.augment(data.to_tensor(crops), aug))
-            loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(labels))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            history["clf_loss"].append(loss.item())
-            bar.set_postfix(stage="classifier", bce=f"{loss.item():.3f}")
-            bar.update()
+        batches = _batches(pool, lambda: sampler.batch(b, b, s.kind_weights), s.clf_iters)
+        _fit(classification, opt, batches, bar, "classifier", history["clf_loss"])
     finally:
         pool.shutdown(cancel_futures=True)
         bar.close()
-
-    # (3) threshold on the judge's own validation faces: `false_alarms` of real crops flagged
-    judge = Judge(net, 0.5, SIZE)
-    val = JudgeSampler(val_faces, np.random.default_rng(s.seed + 2))
-    val_real = judge(val.real_set(s.real_copies))
-    threshold = float(np.quantile(val_real, 1 - s.false_alarms, method="higher"))
-    val_fused = np.concatenate([judge(val.fused_set(k, bl, s.n_eval)) for k in KINDS for bl in BLENDS])
-    meta = {
-        "settings": asdict(s),
-        "widths": list(WIDTHS),
-        "image_size": SIZE,
-        "threshold": threshold,
-        "train_faces": list(train_faces.files),
-        "val_faces": list(val_faces.files),
-        "validation": {**group_metrics(val_real, val_fused, threshold), "n_real": len(val_real)},
-        "elapsed_s": round(time.perf_counter() - t0, 1),
-        "history": {k: [round(v, 5) for v in vs] for k, vs in history.items()},
-    }
+    meta = _calibrate(Judge(net, 0.5, SIZE), s, val_faces)
+    meta.update(
+        train_faces=list(train_faces.files),
+        elapsed_s=round(time.perf_counter() - t0, 1),
+        history={k: [round(v, 5) for v in vs] for k, vs in history.items()},
+    )
     files.save_state_dict(net, os.path.join(s.out, WEIGHTS))
     files.write_json(os.path.join(s.out, SETTINGS), meta)
     _loss_plot(history, os.path.join(s.out, "losses.png"))
     return score(s.out, s.faces, n=s.n_eval, seed=s.seed + 3, real_copies=s.real_copies)
+
+
+def _calibrate(judge: Judge, s: Settings, val_faces) -> dict:
+    """The threshold on the judge's own validation faces (`false_alarms` of real crops flagged)
+    and judge.json's other fields."""
+    val = JudgeSampler(val_faces, np.random.default_rng(s.seed + 2))
+    val_real = judge(val.real_set(s.real_copies))
+    threshold = float(np.quantile(val_real, 1 - s.false_alarms, method="higher"))
+    val_fused = np.concatenate([judge(val.fused_set(k, bl, s.n_eval)) for k in KINDS for bl in BLENDS])
+    return {
+        "settings": asdict(s),
+        "widths": list(WIDTHS),
+        "image_size": SIZE,
+        "threshold": threshold,
+        "val_faces": list(val_faces.files),
+        "validation": {**group_metrics(val_real, val_fused, threshold), "n_real": len(val_real)},
+    }
 
 
 def group_metrics(real: np.ndarray, fused: np.ndarray, threshold: float) -> dict:
