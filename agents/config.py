@@ -93,9 +93,10 @@ def build_config(
     env_config = {**preset.get("env_config", {}), **(env_config or {})}
     probe = make_env(env_id, env_config)
     obs_space = probe.observation_space
+    mirror_actions = getattr(probe.unwrapped, "mirror_actions", None)
     probe.close()
 
-    training = training_section(preset, path, num_env_runners)
+    training = training_section(preset, path, num_env_runners, mirror_actions)
     learners = dict(preset.get("learners", {}))
     if num_learners is not None:
         learners["num_learners"] = num_learners
@@ -141,12 +142,25 @@ def build_config(
     return config
 
 
-def training_section(preset: dict[str, Any], path: str, num_env_runners: int) -> dict[str, Any]:
-    """The preset's `training` section as DQNConfig.training() takes it on `path`."""
+def training_section(preset: dict[str, Any], path: str, num_env_runners: int, mirror_actions=None) -> dict[str, Any]:
+    """The preset's `training` section as DQNConfig.training() takes it on `path`.
+    `replay_buffer_config.mirror: true` replays mirrored transitions too, with the env's
+    `mirror_actions` (see agents.replay)."""
     training = dict(preset.get("training", {}))
+    buffer = dict(training.get("replay_buffer_config", {}))
+    if buffer.pop("mirror", False):
+        if path != "fast":
+            raise ValueError("replay_buffer_config.mirror: only the fast path (agents.replay) mirrors replay")
+        if mirror_actions is None:
+            raise ValueError(
+                "replay_buffer_config.mirror: this env declares no mirror_actions (its rules may not be symmetric)"
+            )
+        buffer["mirror_actions"] = list(mirror_actions)
     if path == "fast":
-        training["replay_buffer_config"] = fast_buffer_config(training.get("replay_buffer_config", {}))
+        training["replay_buffer_config"] = fast_buffer_config(buffer)
     else:
+        if "replay_buffer_config" in training:
+            training["replay_buffer_config"] = buffer
         for key in FAST_ONLY_KEYS:
             training.pop(key, None)
     if isinstance(training.get("n_step"), list):  # JSON has no tuples; RLlib wants (min, max)

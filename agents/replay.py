@@ -17,6 +17,10 @@ the learner connector then turns back into a batch: most of a DQN update's ~28 m
   transitions get the maximum priority seen, `update_priorities` sets `(|td| + eps)^alpha`,
   importance weights `(P(i) N)^-beta` divided by their largest possible value, as RLlib.
 - `sample` returns a dict of numpy arrays with RLlib's column names, ready for the learner.
+- optional mirror augmentation (`mirror_actions`, for image observations of an env whose rules
+  are left-right symmetric, e.g. envs.face_fusion.MIRROR_ACTIONS): each sampled transition
+  is, with probability 1/2, returned mirrored: both observations flipped left-right and the
+  action replaced by its mirror. Twice the distinct data for the same env steps.
 
 Eviction is FIFO by observation slot. A transition's next observation is always written
 after its first one, so it is overwritten after it too: no transition points at a slot
@@ -100,6 +104,7 @@ class TransitionReplayBuffer:
         beta: float = 0.4,
         epsilon: float = 1e-6,
         seed: int | None = None,
+        mirror_actions: list[int] | tuple[int, ...] | None = None,
         **_rllib_kwargs: Any,
     ):
         if isinstance(n_step, (tuple, list)):
@@ -117,6 +122,11 @@ class TransitionReplayBuffer:
         self.beta = float(beta)
         self.epsilon = float(epsilon)
         self.rng = np.random.default_rng(seed)
+        self.mirror = None if mirror_actions is None else np.asarray(mirror_actions, dtype=np.int64)
+        if self.mirror is not None and sorted(self.mirror.tolist()) != list(range(len(self.mirror))):
+            raise ValueError(
+                f"TransitionReplayBuffer: mirror_actions must be a permutation of 0..n-1, got {mirror_actions}"
+            )
         self._obs: np.ndarray | None = None  # allocated on the first add (shape/dtype from the data)
         self._actions: np.ndarray | None = None
         cap = self.capacity
@@ -238,16 +248,29 @@ class TransitionReplayBuffer:
         else:
             slots = self._uniform_slots(num_items)
             weights = np.ones(num_items, dtype=np.float32)
+        obs, next_obs, actions = self._obs[slots], self._obs[self._next[slots]], self._actions[slots]
+        if self.mirror is not None:
+            obs, next_obs, actions = self._mirrored(obs, next_obs, actions)
         return {
-            Columns.OBS: self._obs[slots],
-            Columns.NEXT_OBS: self._obs[self._next[slots]],
-            Columns.ACTIONS: self._actions[slots],
+            Columns.OBS: obs,
+            Columns.NEXT_OBS: next_obs,
+            Columns.ACTIONS: actions,
             Columns.REWARDS: self._rewards[slots],
             Columns.TERMINATEDS: self._terminated[slots],
             N_STEP: self._n[slots],
             WEIGHTS: weights,
             INDICES: slots,
         }
+
+    def _mirrored(self, obs: np.ndarray, next_obs: np.ndarray, actions: np.ndarray):
+        """A random half of the items flipped left-right (axis 2 of N x H x W x C), actions mirrored."""
+        if obs.ndim != 4:
+            raise ValueError(f"mirror_actions needs image observations (N, H, W, C), got shape {obs.shape}")
+        flip = self.rng.random(len(actions)) < 0.5
+        obs[flip] = obs[flip, :, ::-1]
+        next_obs[flip] = next_obs[flip, :, ::-1]
+        actions[flip] = self.mirror[actions[flip]]
+        return obs, next_obs, actions
 
     def _uniform_slots(self, num_items: int) -> np.ndarray:
         high = min(self._written, self.capacity)

@@ -19,6 +19,11 @@ from envs.faces.split import HELDOUT_FRACTION, VALIDATION_FRACTION
 
 UP, DOWN, LEFT, RIGHT, GROW, SHRINK, STOP = range(7)
 ACTION_NAMES = ("up", "down", "left", "right", "grow", "shrink", "stop")
+# The action that does in the left-right mirror image what each action does here: the rules
+# are mirror-symmetric (rewards depend on error magnitudes, the canvas and the clamping are
+# symmetric), so a transition seen mirrored, with left and right swapped, is a true one.
+# Learners may use it to augment replay (agents.replay's `mirror_actions`).
+MIRROR_ACTIONS = (UP, DOWN, RIGHT, LEFT, GROW, SHRINK, STOP)
 MODES = ("self", "swap")
 
 RealismFn = Callable[[np.ndarray], np.ndarray]
@@ -138,6 +143,7 @@ class FaceFusionEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+    mirror_actions = MIRROR_ACTIONS
 
     def __init__(
         self,

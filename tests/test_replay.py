@@ -244,3 +244,56 @@ def test_bad_configuration():
         TransitionReplayBuffer(n_step=(2, 5))
     with pytest.raises(ValueError, match="no complete transition"):
         TransitionReplayBuffer().sample(4)
+
+
+def test_mirrored_replay_flips_images_and_swaps_mirror_actions():
+    """With mirror_actions, about half of the sampled transitions come back mirrored: both
+    observations flipped left-right together, the action replaced by its mirror; the rest as
+    stored. Rewards and the rest of the transition are untouched."""
+    from envs.face_fusion import LEFT, MIRROR_ACTIONS, RIGHT
+
+    rng = np.random.default_rng(0)
+    length = 40
+    images = rng.integers(0, 256, (length + 1, 6, 5, 3), dtype=np.uint8)  # odd width: no fixed column pairs
+    actions = rng.integers(0, 7, length)
+    space = gym.spaces.Box(0, 255, (6, 5, 3), np.uint8)
+    episode = SingleAgentEpisode(
+        id_="img",
+        observations=list(images),
+        actions=list(actions),
+        rewards=list(np.arange(length, dtype=np.float32)),
+        terminated=True,
+        len_lookback_buffer=0,
+        observation_space=space,
+        action_space=gym.spaces.Discrete(7),
+    )
+    buf = TransitionReplayBuffer(100, n_step=1, gamma=GAMMA, prioritized=False, seed=1, mirror_actions=MIRROR_ACTIONS)
+    buf.add([episode])
+    batch = buf.sample(400)
+    t = batch[Columns.REWARDS].astype(int)  # reward t identifies the transition
+    mirrored = np.array([not np.array_equal(o, images[i]) for o, i in zip(batch[Columns.OBS], t)])
+    assert 0.35 < mirrored.mean() < 0.65
+    for o, o2, a, i, m in zip(batch[Columns.OBS], batch[Columns.NEXT_OBS], batch[Columns.ACTIONS], t, mirrored):
+        flip = (lambda x: x[:, ::-1]) if m else (lambda x: x)
+        np.testing.assert_array_equal(o, flip(images[i]))
+        np.testing.assert_array_equal(o2, flip(images[i + 1]))
+        assert a == (MIRROR_ACTIONS[actions[i]] if m else actions[i])
+    assert MIRROR_ACTIONS[LEFT] == RIGHT and MIRROR_ACTIONS[RIGHT] == LEFT
+    stored = buf._obs[: length + 1]
+    np.testing.assert_array_equal(stored, images)  # sampling never flips the buffer itself
+    with pytest.raises(ValueError, match="permutation"):
+        TransitionReplayBuffer(10, mirror_actions=[0, 0, 1])
+
+
+def test_mirror_in_the_preset_reaches_the_buffer():
+    from agents.config import build_config
+    from agents.presets import deep_merge, preset_for
+
+    preset = deep_merge(preset_for("FaceFusion-v0"), {"training": {"replay_buffer_config": {"mirror": True}}})
+    config = build_config("FaceFusion-v0", preset)
+    assert config.replay_buffer_config["mirror_actions"] == [0, 1, 3, 2, 4, 5, 6]
+    with pytest.raises(ValueError, match="declares no mirror_actions"):
+        build_config(
+            "CartPole-v1",
+            deep_merge(preset_for("CartPole-v1"), {"training": {"replay_buffer_config": {"mirror": True}}}),
+        )
