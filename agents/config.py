@@ -49,13 +49,25 @@ def register(env_id: str) -> None:
 
 
 def conv_filters_for(size: int) -> list:
-    """A small strided conv stack (CPU-friendly: ~3M multiply-adds at 84 px) that reduces the
-    image to a ~6x6 grid; RLlib needs filters explicit for sizes other than 42/64/84/96."""
+    """The CNN for a square image observation of `size` px: three convs, RLlib's "same"
+    padding, the last with stride 1 so that placement to within 2 px stays visible
+    (84 px -> 21 -> 11 -> an 11x11x32 grid, ~4.4M multiply-adds; BENCHMARKS.md, round 3).
+    RLlib needs filters explicit for sizes other than 42/64/84/96."""
     if size >= 64:
-        return [[16, [8, 8], 4], [32, [4, 4], 2], [32, [3, 3], 2]]
+        return [[16, [8, 8], 4], [32, [4, 4], 2], [32, [3, 3], 1]]
     if size >= 32:
-        return [[16, [4, 4], 2], [32, [4, 4], 2], [32, [3, 3], 2]]
+        return [[16, [4, 4], 2], [32, [4, 4], 2], [32, [3, 3], 1]]
     raise ValueError(f"observation size {size} px is too small for the CNN (need >= 32)")
+
+
+def conv_output_size(size: int, filters: list) -> int:
+    """Side of the last conv layer's output grid, RLlib's rule ("same": ceil(size / stride))."""
+    for spec in filters:
+        kernel, stride = spec[1], spec[2]
+        kernel = kernel[0] if isinstance(kernel, (list, tuple)) else kernel
+        padding = spec[3] if len(spec) > 3 else "same"
+        size = -(-size // stride) if padding == "same" else (size - kernel) // stride + 1
+    return size
 
 
 def model_config(preset_model: dict, observation_space: gym.Space) -> DefaultModelConfig:

@@ -128,7 +128,7 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
 
 
 class BareQ(nn.Module):
-    """RLlib's default DQN network for our model configs: ("same"-padded CNN or MLP encoder,
+    """RLlib's default DQN network for our model configs: (CNN, "same" or "valid" padded, or MLP encoder,
     advantage head and, when dueling, value head)."""
 
     def __init__(self, obs_shape, num_actions: int, model: dict, dueling: bool):
@@ -136,9 +136,13 @@ class BareQ(nn.Module):
         layers = []
         if len(obs_shape) == 3:
             size, channels = obs_shape[0], obs_shape[2]
-            for out, (k, _), stride in model.get("conv_filters") or conv_filters_for(size):
-                left, right, size = same_padding(size, k, stride)
-                layers += [nn.ZeroPad2d((left, right, left, right)), nn.Conv2d(channels, out, k, stride), nn.ReLU()]
+            for out, (k, _), stride, *padding in model.get("conv_filters") or conv_filters_for(size):
+                if padding and padding[0] == "valid":
+                    size = (size - k) // stride + 1
+                else:
+                    left, right, size = same_padding(size, k, stride)
+                    layers.append(nn.ZeroPad2d((left, right, left, right)))
+                layers += [nn.Conv2d(channels, out, k, stride), nn.ReLU()]
                 channels = out
             layers.append(nn.Flatten())
             width = channels * size * size

@@ -187,14 +187,14 @@ def test_replay_ratio_is_the_presets_whatever_the_runner_count(runners):
 
 
 def test_conv_filters_follow_observation_size():
-    from agents.config import conv_filters_for
+    from agents.config import conv_filters_for, conv_output_size
 
-    for size in (48, 84, 128):
-        filters = conv_filters_for(size)
-        out = size
-        for _, _kernel, stride in filters:
-            out = -(-out // stride)  # RLlib pads "same": ceil(size / stride)
-        assert out >= 3, (size, out)
+    nature = [[32, [8, 8], 4, "valid"], [64, [4, 4], 2, "valid"], [64, [3, 3], 1, "valid"]]
+    assert conv_output_size(84, nature) == 7  # stable-baselines3's NatureCNN grid
+    assert conv_output_size(84, [spec[:3] for spec in nature]) == 11  # RLlib's default "same"
+    assert conv_output_size(84, conv_filters_for(84)) == 11
+    for size in (32, 48, 63, 64, 84, 128):
+        assert conv_output_size(size, conv_filters_for(size)) >= 3, size
     with pytest.raises(ValueError, match="too small"):
         conv_filters_for(16)
 
@@ -306,3 +306,22 @@ def test_training_path_default_and_rllib_side_by_side():
     assert not hasattr(rllib, "weights_sync_interval")
     with pytest.raises(ValueError, match="training path 'slow'"):
         build_config("CartPole-v1", preset_for("CartPole-v1"), path="slow")
+
+
+def test_facefusion_preset_builds_its_cnn():
+    """The preset's network is the one agents.config derives (an 11x11x32 grid, dueling heads of
+    256 units): RLlib builds "same"-padded convs unless told, and the parameter count shows it."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+    from agents.config import build_config
+
+    spec = build_config("FaceFusion-v0", preset_for("FaceFusion-v0")).get_rl_module_spec()
+    env = gym.make("FaceFusion-v0")
+    spec.observation_space, spec.action_space = env.observation_space, env.action_space
+    module = spec.build()
+    conv = (8 * 8 * 3 * 16 + 16) + (4 * 4 * 16 * 32 + 32) + (3 * 3 * 32 * 32 + 32)
+    flat = 11 * 11 * 32
+    heads = (flat * 256 + 256) + (256 * 7 + 7) + (flat * 256 + 256) + (256 * 1 + 1)  # advantage + value
+    trainable = sum(p.numel() for n, p in module.named_parameters() if "target" not in n)
+    assert trainable == conv + heads
