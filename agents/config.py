@@ -13,6 +13,7 @@ from ray.tune.registry import register_env
 from agents.callbacks import FusionMetricsCallback
 from agents.fast_dqn import FastDQNConfig
 from agents.modules import ImageDQNTorchRLModule, LeanDQNTorchRLModule
+from agents.presets import REALISM_WEIGHT
 
 # "fast": agents.fast_dqn (numpy transition buffer, ready tensors to the learner), the default;
 # "rllib": RLlib 2.60's DQN as shipped (episode buffer + learner connector), for side-by-side runs.
@@ -39,7 +40,7 @@ def make_env(env_id: str, env_config: dict | None = None) -> gym.Env:
         from detectors import Realism
 
         env_config["realism_fn"] = Realism.from_checkpoint(realism_checkpoint)
-        env_config.setdefault("realism_weight", 0.5)
+        env_config.setdefault("realism_weight", REALISM_WEIGHT)
     return gym.make(env_id, **env_config)
 
 

@@ -103,6 +103,10 @@ FACEFUSION = {
     "stop": {"return": None, "success": 0.95, "success_consecutive": 2, "timesteps": None, "minutes": 10.0},
 }
 
+# Weight of the realism term when `--env-config realism_checkpoint=DIR` puts the GAN critic in
+# the reward and no `realism_weight` is given (the env's own default, without a critic, is 0).
+REALISM_WEIGHT = 0.5
+
 PRESETS: dict[str, dict[str, Any]] = {
     "CartPole-v1": CARTPOLE,
     "FaceFusion-v0": FACEFUSION,

@@ -28,12 +28,16 @@ def save_state_dict(module: torch.nn.Module, path: str) -> str:
     return write_bytes(path, buf.getvalue())
 
 
+# Checkpoint file names, defined once: the reward critic and its generator (detectors.train),
+# the judge and its autoencoder (detectors.judge).
+DISCRIMINATOR, GENERATOR = "discriminator.pt", "generator.pt"
+JUDGE, AUTOENCODER = "judge.pt", "autoencoder.pt"
 # What each detectors checkpoint file is, for errors when one is given where another is expected.
 KNOWN_FILES = {
-    "discriminator.pt": "the reward critic's discriminator (python -m detectors.train)",
-    "generator.pt": "the GAN generator (python -m detectors.train), which scores nothing",
-    "judge.pt": "a realism judge (python -m detectors.judge train)",
-    "autoencoder.pt": "the realism judge's autoencoder (python -m detectors.judge train), which scores nothing",
+    DISCRIMINATOR: "the reward critic's discriminator (python -m detectors.train)",
+    GENERATOR: "the GAN generator (python -m detectors.train), which scores nothing",
+    JUDGE: "a realism judge (python -m detectors.judge train)",
+    AUTOENCODER: "the realism judge's autoencoder (python -m detectors.judge train), which scores nothing",
 }
 
 
@@ -41,7 +45,7 @@ def describe(path) -> str | None:
     """What a detectors checkpoint file or output folder holds, by its file names (None: unknown)."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        for name in ("discriminator.pt", "judge.pt"):
+        for name in (DISCRIMINATOR, JUDGE):
             if os.path.isfile(os.path.join(path, name)):
                 return f"a folder holding {KNOWN_FILES[name]}"
         if os.path.isfile(os.path.join(path, "result.json")) or os.path.isdir(os.path.join(path, "checkpoints")):

@@ -23,7 +23,7 @@ from torch import nn
 
 from . import files
 
-WEIGHTS, AUTOENCODER, SETTINGS = "judge.pt", "autoencoder.pt", "judge.json"
+WEIGHTS, AUTOENCODER, SETTINGS = files.JUDGE, files.AUTOENCODER, "judge.json"
 WIDTHS = (32, 64, 128, 128)  # encoder feature maps: 64 -> 32 -> 16 -> 8 -> 4 px
 
 

@@ -23,7 +23,7 @@ from torch.nn.utils import parametrize
 from . import files
 from .models import Discriminator, bake_spectral_norm, image_size_of, ndf_of
 
-CHECKPOINT = "discriminator.pt"
+CHECKPOINT = files.DISCRIMINATOR
 SMALL_BATCH = 2  # up to this many crops, NumpyCritic beats torch's fixed cost per conv call
 
 

@@ -73,7 +73,7 @@ def offset_crops(faces: FaceSet, offset: float, rng: np.random.Generator, size: 
 
 
 def generated_crops(checkpoint_dir: str, n: int, seed: int) -> np.ndarray | None:
-    path = os.path.join(checkpoint_dir, "generator.pt")
+    path = os.path.join(checkpoint_dir, files.GENERATOR)
     if not os.path.isfile(path):
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)

@@ -37,7 +37,7 @@ from envs.faces import load_faces
 from . import data, files
 from .models import IMAGE_SIZE, IMAGE_SIZES, NDF, NGF, NZ, Discriminator, Generator, weights_init
 
-DISCRIMINATOR, GENERATOR, CONFIG = "discriminator.pt", "generator.pt", "config.json"
+DISCRIMINATOR, GENERATOR, CONFIG = files.DISCRIMINATOR, files.GENERATOR, "config.json"
 
 
 FACES_HELP = "'default' (embedded faces), a face cache dir or an image folder"
