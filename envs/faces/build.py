@@ -113,52 +113,13 @@ def build(
         if cache.read_marker(final):  # finished by another process while we waited
             return final, cache.read_report(final)
         t0 = time.perf_counter()
-        os.makedirs(build_dir, exist_ok=True)
-        manifest = cache.read_json(os.path.join(build_dir, shards.MANIFEST))
-        if not manifest or manifest.get("n_items") != len(items) or manifest.get("format") != shards.FORMAT:
-            for n in os.listdir(build_dir):  # shards of a build whose manifest is gone: sizes unknown, redo
-                shutil.rmtree(os.path.join(build_dir, n), ignore_errors=True)
-            n_shards = -(-len(items) // shard_size)
-            manifest = {
-                "format": shards.FORMAT,
-                "key": key,
-                "canvas": settings.canvas,
-                "shard_size": shard_size,
-                "n_items": len(items),
-                "n_shards": n_shards,
-                "obs_sizes": sorted({int(v) for v in obs_sizes}),
-                "shards": {},
-            }
+        manifest, done = _manifest(build_dir, key, len(items), settings, shard_size, obs_sizes)
         size, n_shards = int(manifest["shard_size"]), int(manifest["n_shards"])
-        done = shards.done_shards(build_dir, n_shards)
-        for k in done:  # renamed into place but killed before the manifest said so
-            if str(k) not in manifest["shards"]:
-                manifest["shards"][str(k)] = shards.entry_of(build_dir, k)
-        manifest["shards"] = {str(k): manifest["shards"][str(k)] for k in done}
-        shards.write_json(os.path.join(build_dir, shards.MANIFEST), manifest)
         finished = set(done)
         todo = [(k, items[k * size : (k + 1) * size]) for k in range(n_shards) if k not in finished]
         if done:
             log(f"resuming {build_dir}: {len(done)} of {n_shards} shards already done, {len(todo)} to go")
-        done_items = len(items) - sum(len(its) for _, its in todo)
-        bar = progress_bar(len(items), done_items) if progress else None
-        tick = bar.update if bar else (lambda n: None)
-        nodes: dict[str, int] = {}
-        try:
-            if address is None:
-                results = local_shards(todo, settings, workers, tick)
-            else:
-                from .distributed import ray_shards  # Ray only on this path
-
-                results = ray_shards(address, todo, settings, tick, nodes)
-            for k, faces, skipped in results:
-                manifest["shards"][str(k)] = shards.write_shard(
-                    build_dir, k, faces, skipped, settings.canvas, manifest["obs_sizes"]
-                )
-                shards.write_json(os.path.join(build_dir, shards.MANIFEST), manifest)
-        finally:
-            if bar:
-                bar.close()
+        nodes = _write_shards(build_dir, manifest, todo, len(items), settings, workers, address, progress)
         kept, skipped = [], list(pre_skipped)
         for k in range(n_shards):
             meta = shards.read_meta(build_dir, k)
@@ -173,22 +134,79 @@ def build(
             _unlink(os.path.join(cache_dir, f".lock-{key}"))
             return None, rep
         add_split(rep, [k["file"] for k in kept], heldout_fraction, seed)
-        shards.write_index(build_dir, n_shards)
-        cache.write_json(os.path.join(build_dir, cache.REPORT), rep)
-        cache.write_json(
-            os.path.join(build_dir, cache.MARKER),
-            {
-                "key": key,
-                "created_ns": time.time_ns(),
-                "n": len(kept),
-                "settings": settings.as_dict(),
-                "format": shards.FORMAT,
-            },
-        )
-        shards.fsync_dir(build_dir)
-        cache.publish(build_dir, final)
+        _publish(build_dir, final, rep, key, len(kept), settings, n_shards)
         _unlink(os.path.join(cache_dir, f".lock-{key}"))  # whoever waited on it finds the set
         return final, rep
+
+
+def _manifest(build_dir: str, key: str, n_items: int, settings: Settings, shard_size: int, obs_sizes):
+    """The build's manifest, brought in line with the shards on disk (a new one when the old
+    is missing or describes another listing), and the shard numbers already done."""
+    os.makedirs(build_dir, exist_ok=True)
+    manifest = cache.read_json(os.path.join(build_dir, shards.MANIFEST))
+    if not manifest or manifest.get("n_items") != n_items or manifest.get("format") != shards.FORMAT:
+        for n in os.listdir(build_dir):  # shards of a build whose manifest is gone: sizes unknown, redo
+            shutil.rmtree(os.path.join(build_dir, n), ignore_errors=True)
+        manifest = {
+            "format": shards.FORMAT,
+            "key": key,
+            "canvas": settings.canvas,
+            "shard_size": shard_size,
+            "n_items": n_items,
+            "n_shards": -(-n_items // shard_size),
+            "obs_sizes": sorted({int(v) for v in obs_sizes}),
+            "shards": {},
+        }
+    done = shards.done_shards(build_dir, int(manifest["n_shards"]))
+    for k in done:  # renamed into place but killed before the manifest said so
+        if str(k) not in manifest["shards"]:
+            manifest["shards"][str(k)] = shards.entry_of(build_dir, k)
+    manifest["shards"] = {str(k): manifest["shards"][str(k)] for k in done}
+    shards.write_json(os.path.join(build_dir, shards.MANIFEST), manifest)
+    return manifest, done
+
+
+def _write_shards(build_dir, manifest, todo, n_items, settings, workers, address, progress) -> dict[str, int]:
+    """Detect the faces of the shards in `todo` (local threads, or Ray tasks with `address`)
+    and write each as it comes, manifest after it; returns Ray's shards per node."""
+    done_items = n_items - sum(len(its) for _, its in todo)
+    bar = progress_bar(n_items, done_items) if progress else None
+    tick = bar.update if bar else (lambda n: None)
+    nodes: dict[str, int] = {}
+    try:
+        if address is None:
+            results = local_shards(todo, settings, workers, tick)
+        else:
+            from .distributed import ray_shards  # Ray only on this path
+
+            results = ray_shards(address, todo, settings, tick, nodes)
+        for k, faces, skipped in results:
+            manifest["shards"][str(k)] = shards.write_shard(
+                build_dir, k, faces, skipped, settings.canvas, manifest["obs_sizes"]
+            )
+            shards.write_json(os.path.join(build_dir, shards.MANIFEST), manifest)
+    finally:
+        if bar:
+            bar.close()
+    return nodes
+
+
+def _publish(build_dir: str, final: str, rep: dict, key: str, n_kept: int, settings: Settings, n_shards: int):
+    """Index, report and marker into the build dir, synced, then renamed into place."""
+    shards.write_index(build_dir, n_shards)
+    cache.write_json(os.path.join(build_dir, cache.REPORT), rep)
+    cache.write_json(
+        os.path.join(build_dir, cache.MARKER),
+        {
+            "key": key,
+            "created_ns": time.time_ns(),
+            "n": n_kept,
+            "settings": settings.as_dict(),
+            "format": shards.FORMAT,
+        },
+    )
+    shards.fsync_dir(build_dir)
+    cache.publish(build_dir, final)
 
 
 def _unlink(path: str) -> None:
