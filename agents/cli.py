@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from agents.options import (
@@ -82,12 +81,7 @@ def validate(args: argparse.Namespace) -> TrainOptions:
         raise ValueError(f"--faces {args.faces}: no such file or folder")
     if args.envs_per_runner is not None and args.envs_per_runner < 1:
         raise ValueError(f"--envs-per-runner must be >= 1, got {args.envs_per_runner}")
-    options = from_args(
-        TrainOptions,
-        args,
-        env_config=_env_config(args.env_config, args.faces),
-        run_dir=args.run_dir or f"runs/{args.env}-{time.strftime('%Y%m%d-%H%M%S')}",
-    )
+    options = from_args(TrainOptions, args, env_config=_env_config(args.env_config, args.faces))
     preset = preset_for(args.env, args.config)  # raises on a bad --config file
     options = check_learners(options)
     check_env(args.env, {**preset.get("env_config", {}), **options.env_config})

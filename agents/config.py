@@ -61,16 +61,6 @@ def conv_filters_for(size: int) -> list:
     raise ValueError(f"observation size {size} px is too small for the CNN (need >= 32)")
 
 
-def conv_output_size(size: int, filters: list) -> int:
-    """Side of the last conv layer's output grid, RLlib's rule ("same": ceil(size / stride))."""
-    for spec in filters:
-        kernel, stride = spec[1], spec[2]
-        kernel = kernel[0] if isinstance(kernel, (list, tuple)) else kernel
-        padding = spec[3] if len(spec) > 3 else "same"
-        size = -(-size // stride) if padding == "same" else (size - kernel) // stride + 1
-    return size
-
-
 def model_config(preset_model: dict, observation_space: gym.Space) -> DefaultModelConfig:
     model = dict(preset_model)
     if len(observation_space.shape) == 3 and "conv_filters" not in model:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,8 @@ class TrainOptions:
     def __post_init__(self):
         if self.num_env_runners is None:  # a cluster gets remote runners unless told otherwise
             self.num_env_runners = 2 if self.address else 0
+        if self.run_dir is None:
+            self.run_dir = f"runs/{self.env}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def resolved_stops(self) -> dict[str, Any]:
         """Stop criteria: explicit options win, else the preset's defaults."""

@@ -56,15 +56,15 @@ CARTPOLE = {
 # faces never looked at). What the ablations showed:
 # - epsilon 1 -> 0.05 over 10k env steps (~3-4 minutes here): the first round's 50k-step
 #   schedule kept the policy exploring for most of a 10-minute budget;
-# - a CNN whose last conv keeps stride 1 (an 11x11 grid; agents.config.conv_filters_for):
-#   the 4x4 grid of round 1 blurred the last 2 px before stop; stable-baselines3's NatureCNN
-#   (7x7 grid, ~2x the cost per update) learned no faster per wall second and collapsed on
-#   one of two seeds;
+# - a CNN whose last conv keeps stride 1 (an 11x11 grid; agents.config.conv_filters_for)
+#   instead of the 6x6 grid of sessions 1-4 (the stop needs placement to within 2 px);
+#   stable-baselines3's NatureCNN (7x7 grid, ~1.5x the multiply-adds) learned no faster per
+#   wall second and, with mirrored replay, collapsed on one of two seeds;
 # - mirrored replay (agents.replay, `mirror`): the env's rules are left-right symmetric, so
 #   half of each batch is replayed mirrored with left/right swapped; twice the distinct
 #   data for the same env steps: both seeds >= 0.95 validation by 5.3 minutes, and stable;
 # - n-step 1 and uniform replay (round 1: n-step 3 0.47 vs 0.90, prioritised replay no
-#   better); dueling heads and double Q (round 1: 0.95 vs 0.90);
+#   better); dueling heads (round 1: 0.95 vs 0.90) and double Q;
 # - 10% aligned starts (the stop action early) and camera augmentation (real photos): see
 #   env_config.
 # 16 replayed per sampled step (one batch of 64 per 4 env steps, as stable-baselines3's

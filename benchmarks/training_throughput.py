@@ -56,6 +56,8 @@ torch.set_num_threads(1)
 def build(env_id: str, path: str, *, runners: int = 0, envs: int = 1, gpus: float = 0.0, steps_per_iter: int = 256):
     preset = preset_for(env_id)
     preset["evaluation"] = {}  # training throughput: RLlib's evaluation off
+    # like for like: RLlib's episode buffer cannot mirror replay, so neither path does here
+    preset["training"].get("replay_buffer_config", {}).pop("mirror", None)
     config = build_config(
         env_id, preset, num_env_runners=runners, seed=0, path=path, envs_per_runner=envs, num_gpus_per_learner=gpus
     )

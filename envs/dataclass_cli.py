@@ -12,13 +12,18 @@ from typing import Any
 
 
 def option(
-    default: Any = None, help: str | None = None, *, flag: str | None = None, meta: dict | None = None, **argparse
+    default: Any = None,
+    help: str | None = None,
+    *,
+    flag: str | None = None,
+    meta: dict | None = None,
+    **argparse_kwargs,
 ):
     """A dataclass field that is also a flag. `help=None`: no flag (API only). `flag` renames
-    it (a True switch needs one, e.g. "--no-progress"); `argparse` holds extra add_argument
+    it (a True switch needs one, e.g. "--no-progress"); `argparse_kwargs` are extra add_argument
     keywords (choices, nargs, metavar, action, and `cli_default` where the command line's
     default has another form than the field's, e.g. [] of KEY=VALUE items for a dict)."""
-    metadata = {"help": help, "flag": flag, "argparse": argparse, **(meta or {})}
+    metadata = {"help": help, "flag": flag, "argparse": argparse_kwargs, **(meta or {})}
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)

@@ -187,7 +187,13 @@ def test_replay_ratio_is_the_presets_whatever_the_runner_count(runners):
 
 
 def test_conv_filters_follow_observation_size():
-    from agents.config import conv_filters_for, conv_output_size
+    from agents.config import conv_filters_for
+
+    def conv_output_size(size, filters):  # RLlib's rule: "same" is ceil(size / stride)
+        for _, kernel, stride, *padding in filters:
+            kernel = kernel[0] if isinstance(kernel, (list, tuple)) else kernel
+            size = (size - kernel) // stride + 1 if padding == ["valid"] else -(-size // stride)
+        return size
 
     nature = [[32, [8, 8], 4, "valid"], [64, [4, 4], 2, "valid"], [64, [3, 3], 1, "valid"]]
     assert conv_output_size(84, nature) == 7  # stable-baselines3's NatureCNN grid
