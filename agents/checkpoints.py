@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.run_dir import POLICY_ENV_CONFIG
+
 MODULE_SUBPATH = Path("learner_group") / "learner" / "rl_module" / "default_policy"
 
 
@@ -59,7 +61,9 @@ def resolve(path: str | Path, which: str = "best") -> PolicyCheckpoint:
     env, env_config = None, {}
     if run_dir is not None and (run_dir / "run.json").is_file():
         info = json.loads((run_dir / "run.json").read_text())
-        env, env_config = info.get("env"), info.get("env_config") or {}
+        # the env settings the policy was trained with (preset included; runs before they were
+        # saved: the options' env_config alone), with the options' own keys (realism...) over them
+        env, env_config = info.get("env"), {**info.get(POLICY_ENV_CONFIG, {}), **(info.get("env_config") or {})}
     return PolicyCheckpoint(module_dir, env, env_config)
 
 

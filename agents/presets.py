@@ -92,7 +92,9 @@ FACEFUSION = {
         "head_fcnet_hiddens": [256],
         "fcnet_hiddens": [],
     },
-    "env_runners": {"rollout_fragment_length": 8},
+    # 4 envs per runner: one batched forward acts for four envs, so an env step costs less of
+    # the learner's core (BENCHMARKS.md, "4 envs per runner"); a fragment is 8 steps per env.
+    "env_runners": {"rollout_fragment_length": 8, "num_envs_per_env_runner": 4},
     # 10% of training episodes start in place (curriculum for the stop action); every episode
     # sees its photo through random camera settings. Validation and evaluation use neither.
     "env_config": {"aligned_start_prob": 0.1, "augment": True},
@@ -103,6 +105,11 @@ FACEFUSION = {
     "stop": {"return": None, "success": 0.95, "success_consecutive": 2, "timesteps": None, "minutes": 10.0},
 }
 
+# Cross-identity placement: the goal is the keypoint fit between two faces, which the pixels
+# show only loosely; with the keypoint channels (`landmarks`) the stop decision becomes
+# learnable (BENCHMARKS.md, "Swap"). Otherwise the same preset.
+FACEFUSION_SWAP = {**FACEFUSION, "env_config": {**FACEFUSION["env_config"], "landmarks": True}}
+
 # Weight of the realism term when `--env-config realism_checkpoint=DIR` puts the GAN critic in
 # the reward and no `realism_weight` is given (the env's own default, without a critic, is 0).
 REALISM_WEIGHT = 0.5
@@ -110,7 +117,7 @@ REALISM_WEIGHT = 0.5
 PRESETS: dict[str, dict[str, Any]] = {
     "CartPole-v1": CARTPOLE,
     "FaceFusion-v0": FACEFUSION,
-    "FaceFusionSwap-v0": FACEFUSION,
+    "FaceFusionSwap-v0": FACEFUSION_SWAP,
 }
 SECTIONS = ("training", "model", "env_runners", "evaluation", "validation", "stop", "env_config", "learners")
 

@@ -2,7 +2,8 @@
 
 Layout::
 
-    RUN_DIR/run.json             options the run was started with (for --resume)
+    RUN_DIR/run.json             options the run was started with (for --resume), and under
+                                 "policy_env_config" the env settings its policy needs (evaluation)
     RUN_DIR/progress.csv         one row per iteration
     RUN_DIR/events.out.tfevents* TensorBoard scalars
     RUN_DIR/learning_curve.png   evaluation/training return vs env steps
@@ -27,6 +28,7 @@ from typing import Any
 from envs.files import write_json as atomic_write_json
 from envs.files import write_text as atomic_write_text
 
+POLICY_ENV_CONFIG = "policy_env_config"  # run.json key: agents.validation.policy_env_config
 CHECKPOINT_PREFIX = "iter_"
 STATE_FILE = "state.json"
 BEST = "best"

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from agents.options import TrainOptions
 from agents.presets import preset_for
-from agents.run_dir import RunDir, RunDirError
+from agents.run_dir import POLICY_ENV_CONFIG, RunDir, RunDirError
 
 
 @dataclass
@@ -135,7 +135,15 @@ class Training:
     # ---- build -----------------------------------------------------------------------------
     def prepare_run_dir(self) -> None:
         if not self.resume:
-            self.run.create({**dataclasses.asdict(self.options), "address": self.options.address})
+            from agents.validation import policy_env_config
+
+            self.run.create(
+                {
+                    **dataclasses.asdict(self.options),
+                    "address": self.options.address,
+                    POLICY_ENV_CONFIG: policy_env_config(self.preset, self.options.env_config),
+                }
+            )
             return
         latest = self.run.latest_checkpoint()
         if latest is None:

@@ -80,11 +80,18 @@ def module_actor(module) -> Callable[[np.ndarray], np.ndarray]:
 NOT_VALIDATED = ("realism_checkpoint", "realism_weight", "realism_fn", "aligned_start_prob", "augment", "split")
 
 
-def validation_env_config(preset: dict, env_config: dict | None) -> dict:
-    """The env_config validation plays: the run's own (faces, mode, sizes...), minus what is
-    training-only, plus the preset's `validation.env_config` (split="validation" by default)."""
+def policy_env_config(preset: dict, env_config: dict | None) -> dict:
+    """The env settings a trained policy depends on: the preset's env_config with the run's
+    over it (faces, mode, sizes, observation channels...), minus what is training-only. Saved in
+    run.json so that evaluation rebuilds the same observation whatever the preset says later."""
     merged = {**preset.get("env_config", {}), **(env_config or {})}
-    base = {k: v for k, v in merged.items() if k not in NOT_VALIDATED}
+    return {k: v for k, v in merged.items() if k not in NOT_VALIDATED}
+
+
+def validation_env_config(preset: dict, env_config: dict | None) -> dict:
+    """The env_config validation plays: `policy_env_config`, plus the preset's
+    `validation.env_config` (split="validation" by default)."""
+    base = policy_env_config(preset, env_config)
     return {"split": "validation", **base, **preset.get("validation", {}).get("env_config", {})}
 
 

@@ -80,9 +80,16 @@ class FaceFusionEnv(gym.Env):
     * channel 1: the current composite (luminance): source face pasted at its current place;
     * channel 2: the source face's alpha mask at its current place.
 
+    With `landmarks=True`, `Box(0, 255, (obs_size, obs_size, 5), uint8)`: two more channels,
+
+    * channel 3: the target's five facial keypoints (eyes, nose tip, mouth corners) as dots;
+    * channel 4: the source's five keypoints at its current place, as dots.
+
     Target and composite side by side let a CNN see the misalignment (in `self` mode the
     pasted face lines up with the face beneath it exactly at the goal); the mask says where
-    the moving piece is. Luminance is enough for placement and keeps the observation small;
+    the moving piece is. In `swap` mode the goal is the keypoint fit between two different
+    faces, which the pixels show only loosely (another identity never lines up); the keypoint
+    channels show the quantity the goal is defined by (BENCHMARKS.md, "Swap"). Luminance is enough for placement and keeps the observation small;
     colour matters for realism, which `render()` and the realism hook see in full RGB.
 
     ## Rewards
@@ -134,7 +141,8 @@ class FaceFusionEnv(gym.Env):
     `max_scale_change`, tolerances, reward weights, `realism_fn` (callable taking uint8
     `(N, S, S, 3)` crops, returning N probabilities of real; S is the callable's
     `image_size` attribute if it has one, as `detectors.Realism` does, else 32), `realism_weight`,
-    `realism_cache` (memoise scores per episode by placement; default on), `blend`
+    `realism_cache` (memoise scores per episode by placement; default on), `landmarks` (add the
+    keypoint channels; default off), `blend`
     ("paste", "color", "seamless") for `render()`, `render_mode` ("rgb_array").
 
     ## Version History
@@ -167,6 +175,7 @@ class FaceFusionEnv(gym.Env):
         realism_cache: bool = True,
         aligned_start_prob: float = 0.0,
         augment: bool | dict = False,
+        landmarks: bool = False,
         blend: str = "paste",
         heldout_fraction: float = HELDOUT_FRACTION,
         validation_fraction: float = VALIDATION_FRACTION,
@@ -193,15 +202,18 @@ class FaceFusionEnv(gym.Env):
         self._realism_memo: dict[tuple[float, float, float], float] = {}
         self.aligned_start_prob = float(aligned_start_prob)
         self.augmentation = Augmentation.from_config(augment)
+        self.landmarks = bool(landmarks)
 
         self.action_space = spaces.Discrete(len(ACTION_NAMES))
-        self.observation_space = spaces.Box(0, 255, (self.obs_size, self.obs_size, 3), np.uint8)
+        channels = 5 if self.landmarks else 3
+        self.observation_space = spaces.Box(0, 255, (self.obs_size, self.obs_size, channels), np.uint8)
         # Luminance and masks at observation scale: mapped from the cache if `prepare` stored this
         # size, else computed on first use, keeping the 4096 most recently used (~14 KB each at 84 px).
         self._obs_cache: dict[int, np.ndarray] = {}
         self._obs_cache_faces = 4096
         self._episode_target = np.zeros((self.obs_size, self.obs_size), np.uint8)
         self._episode_source = np.zeros((self.obs_size, self.obs_size, 2), np.uint8)
+        self._episode_target_dots = np.zeros((self.obs_size, self.obs_size), np.uint8)
         self.target_index = self.source_index = 0
         self.placement = Placement(0.0, 0.0, 1.0)
         self._gt = np.eye(2, 3)
@@ -332,10 +344,15 @@ class FaceFusionEnv(gym.Env):
         )
         target = self._episode_target
         alpha = warped[..., 1]
-        obs = np.empty((self.obs_size, self.obs_size, 3), np.uint8)
+        obs = np.empty(self.observation_space.shape, np.uint8)
         obs[..., 0] = target
         obs[..., 1] = fusion.alpha_composite(target, warped[..., 0], alpha)
         obs[..., 2] = alpha
+        if self.landmarks:
+            obs[..., 3] = self._episode_target_dots
+            obs[..., 4] = fusion.keypoint_dots(
+                fusion.apply(m, self.faces.keypoints[self.source_index] * self.k), self.obs_size
+            )
         return obs
 
     def fused_image(self, blend: str | None = None) -> np.ndarray:
@@ -458,6 +475,8 @@ class FaceFusionEnv(gym.Env):
             self.placement.scale = float(options["scale"])
         self._crop_frame = self._rgba = None  # realism crop inputs of this episode, built on first use
         self._episode_target, self._episode_source = self._episode_images(target, source)
+        if self.landmarks:
+            self._episode_target_dots = fusion.keypoint_dots(self.faces.keypoints[target] * self.k, self.obs_size)
         self._realism_memo.clear()
         self._realism = self._score_realism()
         return self._observation(), self._info()

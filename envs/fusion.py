@@ -124,6 +124,21 @@ def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rot, t[:, None]])
 
 
+KEYPOINT_RADIUS_PX = 1.5  # radius of a keypoint dot in observation pixels (the `landmarks` channels)
+_DOT_SHIFT = 4  # cv2 fixed-point bits: dots are placed to 1/16 px, anti-aliased
+
+
+def keypoint_dots(points: np.ndarray, size: int, radius: float = KEYPOINT_RADIUS_PX) -> np.ndarray:
+    """(size, size) uint8 image of anti-aliased dots at `points` ((N, 2) pixel coordinates, sub-pixel
+    positions kept in the dots' grey levels): keypoints as an image a CNN can align."""
+    image = np.zeros((size, size), np.uint8)
+    one = 1 << _DOT_SHIFT
+    r = int(round(radius * one))
+    for x, y in np.asarray(points, dtype=np.float64):
+        cv2.circle(image, (int(round(x * one)), int(round(y * one))), r, 255, -1, cv2.LINE_AA, _DOT_SHIFT)
+    return image
+
+
 def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Warp an image (H, W[, C]) into an output of `size` = (width, height); zeros outside."""
     return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -34,10 +34,8 @@ def _evaluate_three(run, out, *args) -> dict:
     return json.loads((Path(out) / "metrics.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """One short training iteration on FaceFusion-v0: a real, if untrained, checkpoint."""
-    tmp = tmp_path_factory.mktemp("tiny")
+def _train_tiny(tmp: Path, env_id: str = "FaceFusion-v0") -> Path:
+    """One short training iteration: a real, if untrained, checkpoint in tmp/run."""
     override = tmp / "fast.json"
     override.write_text(
         json.dumps(
@@ -48,7 +46,7 @@ def tiny_run(tmp_path_factory):
     proc = _run(
         "train.py",
         "--env",
-        "FaceFusion-v0",
+        env_id,
         "--stop-timesteps",
         "500",
         "--run-dir",
@@ -61,6 +59,24 @@ def tiny_run(tmp_path_factory):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return _train_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+def test_swap_run_keeps_the_observation_its_policy_was_trained_on(tmp_path):
+    """The swap preset adds keypoint channels (env_config `landmarks`) that no flag names:
+    run.json records the policy's env settings and evaluation rebuilds that observation."""
+    from agents.run_dir import POLICY_ENV_CONFIG
+
+    run = _train_tiny(tmp_path, "FaceFusionSwap-v0")
+    saved = json.loads((run / "run.json").read_text())
+    assert saved["env_config"] == {} and saved[POLICY_ENV_CONFIG]["landmarks"] is True
+    assert "augment" not in saved[POLICY_ENV_CONFIG]  # training-only settings stay out
+    metrics = _evaluate_three(run, tmp_path / "eval", "--split", "validation")
+    assert metrics["policy"]["episodes"] == 3 and set(METRIC_KEYS) <= set(metrics["policy"])
 
 
 def test_training_writes_result_and_report(tiny_run):

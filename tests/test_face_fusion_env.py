@@ -184,6 +184,37 @@ def test_swap_mode_uses_another_photo_and_keypoint_ground_truth():
     e.close()
 
 
+def _dots_centroid(channel):
+    w = channel.astype(np.float64)
+    ys, xs = np.indices(w.shape)
+    return np.array([(xs * w).sum(), (ys * w).sum()]) / w.sum()
+
+
+@pytest.mark.parametrize("env_id", ["FaceFusion-v0", "FaceFusionSwap-v0"])
+def test_landmark_channels_show_both_keypoint_sets(env_id):
+    """With landmarks=True channels 3 and 4 hold the target's and the moving source's keypoints:
+    the source dots follow the moves, and their centroid lands on the target's at the goal (the
+    least-squares keypoint fit maps centroid to centroid)."""
+    e = gym.make(env_id, landmarks=True)
+    check_env(e.unwrapped)
+    obs, _ = e.reset(seed=0, options={"offset": (0.0, 0.0), "scale": 1.0})
+    assert obs.shape == (84, 84, 5)
+    u = e.unwrapped
+    plain, _ = gym.make(env_id).reset(seed=0, options={"offset": (0.0, 0.0), "scale": 1.0})
+    np.testing.assert_array_equal(obs[..., :3], plain)  # the first three channels as without landmarks
+    target, source = _dots_centroid(obs[..., 3]), _dots_centroid(obs[..., 4])
+    assert np.abs(target - source).max() < 0.25
+    if u.mode == "self":
+        np.testing.assert_array_equal(obs[..., 3], obs[..., 4])
+    step_px = u.shift_step * u._face_px * u.k
+    for _ in range(3):
+        obs, *_ = e.step(RIGHT)
+    moved = _dots_centroid(obs[..., 4]) - source
+    assert moved[0] == pytest.approx(3 * step_px, rel=0.1) and abs(moved[1]) < 0.1
+    np.testing.assert_array_equal(_dots_centroid(obs[..., 3]), target)  # the target's dots stay
+    e.close()
+
+
 def test_render_draws_boxes_and_blends_differ():
     e = gym.make("FaceFusion-v0", render_mode="rgb_array")
     e.reset(seed=2)
