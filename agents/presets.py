@@ -107,8 +107,13 @@ FACEFUSION = {
 
 # Cross-identity placement: the goal is the keypoint fit between two faces, which the pixels
 # show only loosely; with the keypoint channels (`landmarks`) the stop decision becomes
-# learnable (BENCHMARKS.md, "Swap"). Otherwise the same preset.
-FACEFUSION_SWAP = {**FACEFUSION, "env_config": {**FACEFUSION["env_config"], "landmarks": True}}
+# learnable (BENCHMARKS.md, "Swap"). It learns more slowly than self mode, so its budget is
+# 15 minutes. Otherwise the same preset.
+FACEFUSION_SWAP = {
+    **FACEFUSION,
+    "env_config": {**FACEFUSION["env_config"], "landmarks": True},
+    "stop": {**FACEFUSION["stop"], "minutes": 15.0},
+}
 
 # Weight of the realism term when `--env-config realism_checkpoint=DIR` puts the GAN critic in
 # the reward and no `realism_weight` is given (the env's own default, without a critic, is 0).

@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,6 +224,7 @@ def main(argv=None) -> int:
     ap.add_argument("--stop-minutes", type=float, default=40.0, help="training budget per run (0: none)")
     ap.add_argument("--stop-timesteps", type=int, default=None, help="env-step budget per run")
     ap.add_argument("--episodes", type=int, default=100, help="held-out evaluation episodes per run")
+    ap.add_argument("--parallel", type=int, default=1, help="runs trained at a time (give each a core)")
     ap.add_argument("--faces", default=None, help="faces for training and evaluation (default: embedded)")
     ap.add_argument("--critic", default=None, help="existing reward critic dir (default: train one)")
     ap.add_argument("--judge", default=None, help="existing judge dir (default: train one)")
@@ -231,18 +233,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not args.stop_minutes and not args.stop_timesteps:
         ap.error("give a training budget: --stop-minutes and/or --stop-timesteps")
+    if args.parallel < 1:
+        ap.error(f"--parallel must be >= 1, got {args.parallel}")
     if any(w < 0 for w in args.weights):
         ap.error(f"--weights must be >= 0, got {args.weights}")
     out = Path(args.out).resolve()
     t0 = time.perf_counter()
     try:
         critic, judge = detectors(args, out)
-        runs = [
-            one_run(args, out, env, w, seed, critic, judge)
-            for env in args.envs
-            for w in args.weights
-            for seed in args.seeds
-        ]
+        jobs = [(env, w, seed) for env in args.envs for w in args.weights for seed in args.seeds]
+        with ThreadPoolExecutor(max_workers=args.parallel) as pool:  # each run is its own process
+            runs = list(pool.map(lambda job: one_run(args, out, *job, critic, judge), jobs))
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
