@@ -34,9 +34,9 @@ import envs  # noqa: E402,F401  (registers the envs)
 from agents.run_dir import atomic_write_json  # noqa: E402
 
 
-def draw_near_goal(env, rng: np.random.Generator, inside: bool) -> None:
-    """Set `env`'s placement within tolerance (`inside`) or just outside it."""
-    tol = env.position_tolerance_px / env.k  # canvas px
+def near_goal(env, rng: np.random.Generator, inside: bool) -> dict:
+    """reset() options placing the face within tolerance (`inside`) or just outside it."""
+    tol = env.position_tolerance_px / env.k / env._face_px  # in face sizes, as reset's `offset`
     in_scale = math.exp(rng.uniform(-0.045, 0.045))
     if inside:
         radius, scale = tol * math.sqrt(rng.uniform(0, 1)), in_scale
@@ -45,16 +45,17 @@ def draw_near_goal(env, rng: np.random.Generator, inside: bool) -> None:
     else:  # in position, off in scale
         radius, scale = tol * math.sqrt(rng.uniform(0, 1)), math.exp(rng.choice([-1, 1]) * rng.uniform(0.055, 0.1))
     angle = rng.uniform(0, 2 * math.pi)
-    env.placement.dx, env.placement.dy, env.placement.scale = radius * math.cos(angle), radius * math.sin(angle), scale
+    return {"offset": (radius * math.cos(angle), radius * math.sin(angle)), "scale": scale}
 
 
 def dataset(env, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     x = np.empty((n, *env.observation_space.shape), np.uint8)
     y = np.empty(n, np.float32)
     for i in range(n):
-        env.reset(seed=int(rng.integers(1 << 30)))
-        draw_near_goal(env, rng, inside=i % 2 == 0)
-        x[i], y[i] = env._observation(), float(env.within_tolerance())
+        seed = int(rng.integers(1 << 30))
+        env.reset(seed=seed)  # draws the faces: the face size the offsets are in
+        x[i], info = env.reset(seed=seed, options=near_goal(env, rng, inside=i % 2 == 0))
+        y[i] = float(info["within_tolerance"])
     return x, y
 
 
