@@ -1,13 +1,14 @@
 """Does the realism reward make fusions look more real? The ablation, from one command.
 
     python benchmarks/realism_ablation.py --seeds 0 1 2 --envs FaceFusion-v0 FaceFusionSwap-v0 \\
-        --weights 0 0.5 --stop-minutes 40 --episodes 100 --out benchmarks/results/realism_ablation
+        --weights 0 0.5 --episodes 100 --parallel 2 --out benchmarks/results/realism_ablation
 
 1. A reward critic (`python -m detectors.train`) and an independent judge (`python -m
    detectors.judge train`) are trained into OUT/critic and OUT/judge, unless --critic / --judge
    name existing ones.
-2. Each (env, realism weight, seed) trains the env's preset with `python train.py --stop-minutes M`
-   (or --stop-timesteps N). Weight 0 is the plain env (no critic in the loop); a weight > 0 loads
+2. Each (env, realism weight, seed) trains the env's preset with `python train.py`, with the
+   preset's own stop (validation success, or 10 minutes for FaceFusion-v0, 15 for
+   FaceFusionSwap-v0) unless --stop-minutes M / --stop-timesteps N are given. Weight 0 is the plain env (no critic in the loop); a weight > 0 loads
    the critic as `realism_checkpoint` and adds `weight x` its score change to the reward.
    At equal minutes the weight-0 arm samples more env steps (the critic costs ~1.7x per
    step); the table reports env steps so that difference is visible (use --stop-timesteps
@@ -53,7 +54,8 @@ def _run(cmd: list[str], log: Path) -> None:
     """Run a step with its output in `log`; on failure, raise with the log's tail."""
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
-    print("$", " ".join(cmd), flush=True)
+    sys.stdout.write(f"$ {' '.join(cmd)}\n")  # one write: lines of parallel runs do not interleave
+    sys.stdout.flush()
     with open(log, "w") as f:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
@@ -221,7 +223,9 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--weights", type=float, nargs="+", default=[0.0, 0.5], help="realism_weight arms (0 = no critic in the loop)"
     )
-    ap.add_argument("--stop-minutes", type=float, default=40.0, help="training budget per run (0: none)")
+    ap.add_argument(
+        "--stop-minutes", type=float, default=0.0, help="training budget per run (default 0: the preset's own)"
+    )
     ap.add_argument("--stop-timesteps", type=int, default=None, help="env-step budget per run")
     ap.add_argument("--episodes", type=int, default=100, help="held-out evaluation episodes per run")
     ap.add_argument("--parallel", type=int, default=1, help="runs trained at a time (give each a core)")
@@ -231,8 +235,6 @@ def main(argv=None) -> int:
     ap.add_argument("--dry-run-detectors", action="store_true", help="train critic and judge with --dry-run (smoke)")
     ap.add_argument("--out", default="benchmarks/results/realism_ablation")
     args = ap.parse_args(argv)
-    if not args.stop_minutes and not args.stop_timesteps:
-        ap.error("give a training budget: --stop-minutes and/or --stop-timesteps")
     if args.parallel < 1:
         ap.error(f"--parallel must be >= 1, got {args.parallel}")
     if any(w < 0 for w in args.weights):
