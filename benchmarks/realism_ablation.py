@@ -8,9 +8,9 @@
    name existing ones.
 2. Each (env, realism weight, seed) trains the env's preset with `python train.py`, with the
    preset's own stop (validation success, or 10 minutes for FaceFusion-v0, 15 for
-   FaceFusionSwap-v0) unless --stop-minutes M / --stop-timesteps N are given. Weight 0 is the plain env (no critic in the loop); a weight > 0 loads
-   the critic as `realism_checkpoint` and adds `weight x` its score change to the reward.
-   At equal minutes the weight-0 arm samples more env steps (the critic costs ~1.7x per
+   FaceFusionSwap-v0) unless --stop-minutes M / --stop-timesteps N are given. Weight 0 is the
+   plain env (no critic in the loop); a weight > 0 loads the critic as `realism_checkpoint`
+   and adds `weight x` its score change to the reward. At equal minutes the weight-0 arm samples more env steps (the critic costs ~1.7x per
    step); the table reports env steps so that difference is visible (use --stop-timesteps
    for equal steps).
 3. Each run is evaluated on held-out faces: `python -m agents.evaluate --detector CRITIC --judge

@@ -10,8 +10,8 @@ accuracy on validation faces (other identities). Held-out faces are not used.
     python benchmarks/stop_probe.py --mode swap
     python benchmarks/stop_probe.py --mode swap --landmarks --out benchmarks/results/stop_probe_swap_landmarks.json
 
-Chance is 0.5. Self mode reaches ~0.96; swap mode without the keypoint channels stays near
-0.65 (BENCHMARKS.md, "Swap").
+Chance is 0.5. Self mode reaches ~0.97; swap mode without the keypoint channels stays near
+0.68, with them ~0.93 (BENCHMARKS.md, "Swap").
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ def dataset(env, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
 
 
 def classifier(shape: tuple[int, ...]) -> nn.Module:
-    """The FaceFusion preset's conv stack (agents.config.conv_filters_for at 84 px, same
-    padding) and head, with one logit."""
+    """Close to the FaceFusion preset's network: the filters of agents.config.conv_filters_for
+    at 84 px and its 256-unit head, with one logit; symmetric padding, so the last grid is
+    10x10 where RLlib's "same" padding gives 11x11."""
     channels = shape[-1]
     convs = nn.Sequential(
         nn.Conv2d(channels, 16, 8, 4, padding=2),

@@ -89,7 +89,8 @@ class FaceFusionEnv(gym.Env):
     pasted face lines up with the face beneath it exactly at the goal); the mask says where
     the moving piece is. In `swap` mode the goal is the keypoint fit between two different
     faces, which the pixels show only loosely (another identity never lines up); the keypoint
-    channels show the quantity the goal is defined by (BENCHMARKS.md, "Swap"). Luminance is enough for placement and keeps the observation small;
+    channels show the quantity the goal is defined by (BENCHMARKS.md, "Swap"). Luminance is
+    enough for placement and keeps the observation small;
     colour matters for realism, which `render()` and the realism hook see in full RGB.
 
     ## Rewards
