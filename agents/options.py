@@ -98,6 +98,7 @@ class TrainOptions:
             "return": self.stop_return if self.stop_return is not None else stop.get("return"),
             "success": self.stop_success if self.stop_success is not None else stop.get("success"),
             "success_consecutive": int(stop.get("success_consecutive", 1)),
+            "steps_over_oracle": stop.get("steps_over_oracle"),
             "timesteps": self.stop_timesteps if self.stop_timesteps is not None else stop.get("timesteps"),
             "minutes": self.stop_minutes if self.stop_minutes is not None else stop.get("minutes"),
         }

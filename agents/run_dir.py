@@ -124,11 +124,19 @@ class RunDir:
 
     # ---- progress ------------------------------------------------------------------------
     def append_progress(self, row: dict) -> None:
+        """Append one row; a run resumed from before a new column gets its file rewritten with
+        that column added (empty in the old rows), so the columns never shift."""
         path = self.path / "progress.csv"
-        new = not path.exists()
+        header: list[str] = []
+        if path.exists():
+            with path.open(newline="") as fh:
+                header = next(csv.reader(fh), [])
+            if header and set(row) - set(header):
+                header = [*header, *(k for k in row if k not in header)]
+                self._write_progress(self.read_progress(), header)
         with path.open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
+            writer = csv.DictWriter(fh, fieldnames=header or list(row), restval="")
+            if not header:
                 writer.writeheader()
             writer.writerow(row)
 
@@ -146,11 +154,14 @@ class RunDir:
         if not rows:
             path.unlink(missing_ok=True)
             return
+        self._write_progress(rows, list(rows[0]))
+
+    def _write_progress(self, rows: list[dict], fieldnames: list[str]) -> None:
         text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(text, fieldnames=fieldnames, restval="")
         writer.writeheader()
         writer.writerows(rows)
-        atomic_write_text(path, text.getvalue())
+        atomic_write_text(self.path / "progress.csv", text.getvalue())
 
     def write_result(self, result: dict) -> None:
         atomic_write_json(self.path / "result.json", result)

@@ -58,6 +58,7 @@ VALIDATION_KEYS = {
     "val_return": "mean_return",
     "val_steps": "mean_steps",
     "val_position_error_px": "mean_position_error_px",
+    "val_steps_over_oracle": "steps_over_oracle",
 }
 
 
@@ -102,11 +103,27 @@ def check_stop(summary: dict, stops: dict, minutes: float, validation_streak: in
     return None
 
 
-def is_better(candidate: dict, best: dict | None) -> bool:
-    """Validation order: higher success rate, then fewer steps per episode (ties: keep the old)."""
+def meets_stop(metrics: dict, stops: dict) -> bool:
+    """Whether one validation meets the success stop: success rate at or above `stops["success"]`
+    and, where `stops["steps_over_oracle"]` is set and the validation measured it, mean steps at
+    most that many times the oracle's (a policy that finds the face but hesitates to stop is not
+    done yet)."""
+    if stops.get("success") is None or metrics["success_rate"] < stops["success"]:
+        return False
+    ratio, limit = metrics.get("steps_over_oracle"), stops.get("steps_over_oracle")
+    return limit is None or ratio is None or ratio <= limit
+
+
+def is_better(candidate: dict, best: dict | None, stops: dict | None = None) -> bool:
+    """Validation order: one that meets the success stop (`meets_stop`, when `stops` are given)
+    before one that does not, then higher success rate, then fewer steps (ties: keep the old)."""
     if best is None:
         return True
-    return (candidate["success_rate"], -candidate["mean_steps"]) > (best["success_rate"], -best["mean_steps"])
+
+    def key(m: dict) -> tuple:
+        return (meets_stop(m, stops) if stops else False, m["success_rate"], -m["mean_steps"])
+
+    return key(candidate) > key(best)
 
 
 TENSORBOARD_GROUPS = (("eval_", "eval"), ("val_", "eval"), ("learner_", "losses"))
@@ -245,9 +262,8 @@ class Training:
         metrics = self.validator(learner_module(self.algo, env.observation_space, env.action_space))
         s = self.state
         s.last_validation = metrics
-        target = self.stops.get("success")
-        s.validation_streak = s.validation_streak + 1 if target is not None and metrics["success_rate"] >= target else 0
-        if is_better(metrics, s.best_validation):
+        s.validation_streak = s.validation_streak + 1 if meets_stop(metrics, self.stops) else 0
+        if is_better(metrics, s.best_validation, self.stops):
             s.best_validation = {
                 **metrics,
                 "iteration": s.iteration,
@@ -279,6 +295,8 @@ class Training:
         if self.validator is not None:
             last, best = s.last_validation or {}, s.best_validation or {}
             postfix["val"] = _fmt(last.get("success_rate"), ".2f")
+            if last.get("steps_over_oracle") is not None:
+                postfix["steps/oracle"] = _fmt(last["steps_over_oracle"], ".2f")
             postfix["best"] = _fmt(best.get("success_rate"), ".2f")
         elif s.last_eval_return is not None:
             postfix["eval"] = _fmt(s.last_eval_return)

@@ -76,7 +76,8 @@ def module_actor(module) -> Callable[[np.ndarray], np.ndarray]:
 
 
 # Keys of the training env_config that validation leaves out: it measures placement only (no
-# realism critic to load), on the validation faces, from the plain start distribution.
+# realism critic to load), on the validation faces, from the plain start distribution (the
+# preset's `validation.env_config` may put some back, e.g. the camera augmentation).
 NOT_VALIDATED = ("realism_checkpoint", "realism_weight", "realism_fn", "aligned_start_prob", "augment", "split")
 
 
@@ -95,22 +96,42 @@ def validation_env_config(preset: dict, env_config: dict | None) -> dict:
     return {"split": "validation", **base, **preset.get("validation", {}).get("env_config", {})}
 
 
+def oracle_mean_steps(env, seeds: list[int]) -> float | None:
+    """Mean steps of the env's oracle (`oracle_action`, greedy on the ground truth) on these
+    episodes, or None for envs without one: the yardstick of a policy's steps."""
+    if not hasattr(env.unwrapped, "oracle_action"):
+        return None
+    finals = play_greedy(lambda o: np.array([env.unwrapped.oracle_action()]), [env], seeds)
+    return float(np.mean([f["steps"] for f in finals]))
+
+
 class Validator:
-    """Plays `episodes` fixed greedy episodes on envs made by `make_env()`, `batch` at a time."""
+    """Plays `episodes` fixed greedy episodes on envs made by `make_env()`, `batch` at a time.
+    Where the env has an oracle, its mean steps on the same episodes are measured once, and each
+    validation reports `steps_over_oracle`: a policy that reaches the face but hesitates to say
+    stop shows there first (on real photos it is the usual failure)."""
 
     def __init__(self, make_env: Callable[[], Any], episodes: int = 100, seed: int = 20_000, batch: int = 50):
         if episodes < 1:
             raise ValueError(f"validation episodes must be >= 1, got {episodes}")
         self.seeds = [seed + i for i in range(episodes)]
         self.envs = [make_env() for _ in range(min(batch, episodes))]
+        self.oracle_steps = oracle_mean_steps(self.envs[0], self.seeds)
 
     def __call__(self, module) -> dict[str, float]:
         was_training = module.training
         module.eval()
         try:
-            return summarize_episodes(play_greedy(module_actor(module), self.envs, self.seeds))
+            return self.score(module_actor(module))
         finally:
             module.train(was_training)
+
+    def score(self, act: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
+        """Validation metrics of any batch actor (RLlib module, stable-baselines3 model...)."""
+        metrics = summarize_episodes(play_greedy(act, self.envs, self.seeds))
+        if self.oracle_steps:
+            metrics["steps_over_oracle"] = metrics["mean_steps"] / self.oracle_steps
+        return metrics
 
     def close(self) -> None:
         for env in self.envs:

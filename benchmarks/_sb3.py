@@ -106,11 +106,13 @@ class SB3Policy:
 
 def validation_setup(env_id: str, env_kwargs: dict, config: str | None):
     """Validation as our trainer runs it: the preset's `validation` section (after --config),
-    its env_config (split) over this run's env kwargs, the Validator's seeds."""
+    its env_config (split) over this run's env kwargs, the Validator's seeds; and the preset's
+    stop criteria, which order the validated models (agents.training.is_better)."""
     from agents.presets import preset_for
     from agents.validation import Validator
 
-    section = preset_for(env_id, config).get("validation") or {}
+    preset = preset_for(env_id, config)
+    section = preset.get("validation") or {}
     if not section:
         raise SystemExit(f"{env_id}: the preset has no validation section; nothing to select the best model on")
     kwargs = {**env_kwargs, "split": "validation", **section.get("env_config", {})}
@@ -123,7 +125,8 @@ def validation_setup(env_id: str, env_kwargs: dict, config: str | None):
 
         return gym.make(env_id, **kwargs)
 
-    return Validator(make, episodes=episodes, seed=seed), float(section.get("interval_seconds", 30.0)), kwargs
+    validator = Validator(make, episodes=episodes, seed=seed)
+    return validator, float(section.get("interval_seconds", 30.0)), kwargs, preset.get("stop", {})
 
 
 def train(args) -> dict:
@@ -132,14 +135,13 @@ def train(args) -> dict:
 
     from agents.run_dir import atomic_write_json
     from agents.training import is_better
-    from agents.validation import play_greedy, summarize_episodes
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     (out / MODELS).mkdir(parents=True, exist_ok=True)
     env_kwargs = {"split": "train", **json.loads(args.env_kwargs)}
     settings = json.loads(args.settings)
-    validator, interval, val_kwargs = validation_setup(
+    validator, interval, val_kwargs, stops = validation_setup(
         args.env, {k: v for k, v in env_kwargs.items() if k != "split"}, args.config
     )
     model = build_model(args.env, env_kwargs, args.seed, settings)
@@ -168,7 +170,7 @@ def train(args) -> dict:
         def _validate(self) -> None:
             was = model.policy.training
             model.policy.set_training_mode(False)
-            metrics = summarize_episodes(play_greedy(policy.batch, validator.envs, validator.seeds))
+            metrics = validator.score(policy.batch)
             model.policy.set_training_mode(was)
             self.count += 1
             name = f"step_{self.num_timesteps:08d}.pt"
@@ -180,7 +182,7 @@ def train(args) -> dict:
                 "epsilon": round(float(model.exploration_rate), 4),
                 "validation": metrics,
             }
-            if is_better(metrics, self.best):
+            if is_better(metrics, self.best, stops):
                 self.best = {
                     **metrics,
                     "env_steps": row["env_steps"],

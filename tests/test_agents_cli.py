@@ -53,6 +53,12 @@ def test_bad_config_files(tmp_path):
     unknown.write_text(json.dumps({"trainig": {"lr": 1}}))
     with pytest.raises(ValueError, match=r"unknown section\(s\) \['trainig'\]"):
         _validate("--config", str(unknown))
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps({"stop": {"minuts": 5}}))
+    with pytest.raises(ValueError, match=r"unknown stop key\(s\) \['minuts'\]"):
+        _validate("--config", str(typo))
+    typo.write_text(json.dumps({"stop": {"minutes": 5, "steps_over_oracle": None}}))
+    _validate("--config", str(typo))
     # an n_step range with a fixed fragment: RLlib itself would die with a bare TypeError
     fragment = tmp_path / "fragment.json"
     fragment.write_text(json.dumps({"env_runners": {"rollout_fragment_length": 16}, "training": {"n_step": [2, 5]}}))

@@ -9,7 +9,7 @@ import pytest
 import envs  # noqa: F401
 from agents import training as tr
 from agents.run_dir import RunDir
-from agents.validation import NOT_VALIDATED, play_greedy, summarize_episodes, validation_env_config
+from agents.validation import NOT_VALIDATED, Validator, play_greedy, summarize_episodes, validation_env_config
 from envs.face_fusion import STOP
 
 
@@ -73,7 +73,13 @@ def _training(tmp_path, scores, resume=False):
 
         def __call__(self, module):
             success, steps = next(it)
-            return {"success_rate": success, "mean_steps": steps, "mean_return": 0.0, "episodes": 100}
+            return {
+                "success_rate": success,
+                "mean_steps": steps,
+                "steps_over_oracle": steps / 7.5,
+                "mean_return": 0.0,
+                "episodes": 100,
+            }
 
     t.validator = FakeValidator()
     return t
@@ -129,9 +135,54 @@ def test_stop_on_success_needs_consecutive_validations():
     assert tr.check_stop(plain, {**stops, "success_consecutive": 1}, 1.0) == "stop_success"
 
 
+def test_validator_measures_steps_against_the_oracle():
+    validator = Validator(lambda: gym.make("FaceFusion-v0", split="validation"), episodes=6, batch=3)
+    assert validator.oracle_steps > 2  # starts are outside the tolerance: the oracle moves first
+    stop_now = validator.score(lambda o: np.full(len(o), STOP))
+    assert stop_now["mean_steps"] == 1.0
+    assert stop_now["steps_over_oracle"] == pytest.approx(1.0 / validator.oracle_steps)
+
+
+def test_steps_over_oracle_gates_the_success_stop_and_the_best_model():
+    stops = {"success": 0.95, "success_consecutive": 2, "steps_over_oracle": 1.3}
+    quick = {"success_rate": 0.96, "mean_steps": 9.0, "steps_over_oracle": 1.2}
+    hesitant = {"success_rate": 0.99, "mean_steps": 12.0, "steps_over_oracle": 1.6}
+    assert tr.meets_stop(quick, stops) and not tr.meets_stop(hesitant, stops)
+    assert tr.meets_stop(hesitant, {**stops, "steps_over_oracle": None})
+    assert tr.meets_stop({"success_rate": 0.96, "mean_steps": 9.0}, stops)  # not measured: success alone
+    assert not tr.meets_stop({**quick, "success_rate": 0.9}, stops)
+    # a model that meets the stop beats a higher success rate that does not; without stops, success first
+    assert tr.is_better(quick, hesitant, stops) and not tr.is_better(hesitant, quick, stops)
+    assert tr.is_better(hesitant, quick)
+
+
+def test_validation_streak_counts_only_validations_that_meet_the_stop(tmp_path, monkeypatch):
+    monkeypatch.setattr("agents.validation.learner_module", lambda *a: None)
+    t = _training(tmp_path, [(0.97, 8.0), (0.97, 12.0), (0.97, 8.0), (0.96, 8.5)])
+    t.stops = {**t.stops, "success": 0.95, "steps_over_oracle": 1.3}
+    streaks = []
+    for _ in range(4):
+        t.validate()
+        streaks.append(t.state.validation_streak)
+    assert streaks == [1, 0, 1, 2]
+
+
 @pytest.mark.parametrize(
     "key, group",
     [("val_success_rate", "eval"), ("eval_return", "eval"), ("learner_loss", "losses"), ("train_return", "charts")],
 )
 def test_tensorboard_groups(key, group):
     assert tr.tensorboard_tag(key) == f"{group}/{key}"
+
+
+def test_progress_gains_a_new_column_without_shifting_old_rows(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.create({})
+    run.append_progress({"iteration": 1, "val_success_rate": 0.5})
+    run.append_progress({"iteration": 2, "val_success_rate": 0.7, "val_steps_over_oracle": 1.4})
+    run.append_progress({"iteration": 3, "val_success_rate": 0.9, "val_steps_over_oracle": 1.2})
+    rows = run.read_progress()
+    assert [r["val_success_rate"] for r in rows] == ["0.5", "0.7", "0.9"]
+    assert [r["val_steps_over_oracle"] for r in rows] == ["", "1.4", "1.2"]
+    run.truncate_progress(2)
+    assert [r["iteration"] for r in run.read_progress()] == ["1", "2"]
