@@ -140,7 +140,7 @@ def build_config(
         )
         .callbacks(FusionMetricsCallback)
         .debugging(seed=seed)
-        .reporting(metrics_num_episodes_for_smoothing=20)
+        .reporting(**{"metrics_num_episodes_for_smoothing": 20, **preset.get("reporting", {})})
     )
     return config
 

@@ -98,6 +98,9 @@ FACEFUSION = {
     # 10% of training episodes start in place (curriculum for the stop action); every episode
     # sees its photo through random camera settings. Validation and evaluation use neither.
     "env_config": {"aligned_start_prob": 0.1, "augment": True},
+    # Iterations of 500 env steps (~12 s here; RLlib's DQN default is 1,000): validation, the
+    # stop and the progress bar run between iterations, so this is their resolution.
+    "reporting": {"min_sample_timesteps_per_iteration": 500},
     # No RLlib evaluation: agents.validation plays the same 100 validation episodes each time,
     # through the training's camera augmentation (fixed per episode seed): models that have
     # learnt the embedded faces' look but hesitate to stop on other cameras show it there, as
@@ -137,7 +140,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 # What agents.options.TrainOptions.resolved_stops reads from a preset's `stop` section.
 STOP_KEYS = ("return", "success", "success_consecutive", "steps_over_oracle", "timesteps", "minutes")
-SECTIONS = ("training", "model", "env_runners", "evaluation", "validation", "stop", "env_config", "learners")
+SECTIONS = (
+    "training",
+    "model",
+    "env_runners",
+    "evaluation",
+    "validation",
+    "stop",
+    "env_config",
+    "learners",
+    "reporting",
+)
 
 
 def deep_merge(base: dict, override: dict) -> dict:

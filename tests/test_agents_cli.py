@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agents.cli import parser, validate
-from agents.presets import preset_for
+from agents.presets import PRESETS, preset_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,6 +176,18 @@ def test_build_config_cartpole():
     assert config.evaluation_config["explore"] is False
     assert config.restart_failed_env_runners is True
     assert config.enable_rl_module_and_learner and config.enable_env_runner_and_connector_v2
+    assert config.min_sample_timesteps_per_iteration == 1000  # RLlib's DQN default: no reporting section
+
+
+def test_reporting_section_sets_the_iteration_size():
+    from agents.config import build_config
+
+    config = build_config("FaceFusion-v0", preset_for("FaceFusion-v0"))
+    assert (
+        config.min_sample_timesteps_per_iteration
+        == PRESETS["FaceFusion-v0"]["reporting"]["min_sample_timesteps_per_iteration"]
+    )
+    assert config.metrics_num_episodes_for_smoothing == 20
 
 
 @pytest.mark.parametrize("runners", [0, 1, 2])
