@@ -98,8 +98,9 @@ FACEFUSION = {
     # 10% of training episodes start in place (curriculum for the stop action); every episode
     # sees its photo through random camera settings. Validation and evaluation use neither.
     "env_config": {"aligned_start_prob": 0.1, "augment": True},
-    # Iterations of 500 env steps (~12 s here; RLlib's DQN default is 1,000): validation, the
-    # stop and the progress bar run between iterations, so this is their resolution.
+    # Iterations of 500 env steps (~13 s here; RLlib's DQN default is 1,000): validation, the
+    # stop and the progress bar run between iterations, so this is their resolution (a
+    # validation every ~42 s instead of ~55 s; same cost per env step; BENCHMARKS.md).
     "reporting": {"min_sample_timesteps_per_iteration": 500},
     # No RLlib evaluation: agents.validation plays the same 100 validation episodes each time,
     # through the training's camera augmentation (fixed per episode seed): models that have
