@@ -202,11 +202,7 @@ class Training:
             return None
         env_config = validation_env_config(self.preset, self.options.env_config)
         self.validation_interval = float(section.get("interval_seconds", 30.0))
-        return Validator(
-            lambda: make_env(self.options.env, env_config),
-            episodes=int(section.get("episodes", 100)),
-            seed=int(section.get("seed", 20_000)),
-        )
+        return Validator.from_section(lambda: make_env(self.options.env, env_config), section)
 
     # ---- loop ------------------------------------------------------------------------------
     def loop(self) -> None:

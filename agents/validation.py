@@ -96,6 +96,9 @@ def validation_env_config(preset: dict, env_config: dict | None) -> dict:
     return {"split": "validation", **base, **preset.get("validation", {}).get("env_config", {})}
 
 
+VALIDATION_SEED = 20_000  # env seed of the first validation episode (then +1, +2, ...)
+
+
 def oracle_mean_steps(env, seeds: list[int]) -> float | None:
     """Mean steps of the env's oracle (`oracle_action`, greedy on the ground truth) on these
     episodes, or None for envs without one: the yardstick of a policy's steps."""
@@ -111,12 +114,17 @@ class Validator:
     validation reports `steps_over_oracle`: a policy that reaches the face but hesitates to say
     stop shows there first (on real photos it is the usual failure)."""
 
-    def __init__(self, make_env: Callable[[], Any], episodes: int = 100, seed: int = 20_000, batch: int = 50):
+    def __init__(self, make_env: Callable[[], Any], episodes: int = 100, seed: int = VALIDATION_SEED, batch: int = 50):
         if episodes < 1:
             raise ValueError(f"validation episodes must be >= 1, got {episodes}")
         self.seeds = [seed + i for i in range(episodes)]
         self.envs = [make_env() for _ in range(min(batch, episodes))]
         self.oracle_steps = oracle_mean_steps(self.envs[0], self.seeds)
+
+    @classmethod
+    def from_section(cls, make_env: Callable[[], Any], section: dict) -> Validator:
+        """The Validator a preset's `validation` section asks for (`episodes`, `seed`)."""
+        return cls(make_env, episodes=int(section.get("episodes", 100)), seed=int(section.get("seed", VALIDATION_SEED)))
 
     def __call__(self, module) -> dict[str, float]:
         was_training = module.training

@@ -116,7 +116,6 @@ def validation_setup(env_id: str, env_kwargs: dict, config: str | None):
     if not section:
         raise SystemExit(f"{env_id}: the preset has no validation section; nothing to select the best model on")
     kwargs = {**env_kwargs, "split": "validation", **section.get("env_config", {})}
-    episodes, seed = int(section.get("episodes", 100)), int(section.get("seed", 20_000))
 
     def make():
         import gymnasium as gym
@@ -125,7 +124,7 @@ def validation_setup(env_id: str, env_kwargs: dict, config: str | None):
 
         return gym.make(env_id, **kwargs)
 
-    validator = Validator(make, episodes=episodes, seed=seed)
+    validator = Validator.from_section(make, section)
     return validator, float(section.get("interval_seconds", 30.0)), kwargs, preset.get("stop", {})
 
 

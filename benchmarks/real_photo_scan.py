@@ -21,8 +21,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import facefusion_vs_sb3 as vs  # noqa: E402
 
-VALIDATION_SEED = 20_000  # agents.validation.Validator's default: its 100 episodes
-
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -36,6 +34,7 @@ def main() -> None:
 
     import envs  # noqa: F401  (registers the envs)
     from agents.run_dir import atomic_write_json
+    from agents.validation import VALIDATION_SEED
     from envs.baselines import OraclePolicy
 
     seeds = [vs.HELDOUT_SEED + i for i in range(100)]  # the benchmark's own episodes
