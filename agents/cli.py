@@ -81,6 +81,8 @@ def validate(args: argparse.Namespace) -> TrainOptions:
         raise ValueError(f"--faces {args.faces}: no such file or folder")
     if args.envs_per_runner is not None and args.envs_per_runner < 1:
         raise ValueError(f"--envs-per-runner must be >= 1, got {args.envs_per_runner}")
+    if args.learner_threads is not None and args.learner_threads < 1:
+        raise ValueError(f"--learner-threads must be >= 1, got {args.learner_threads}")
     options = from_args(TrainOptions, args, env_config=_env_config(args.env_config, args.faces))
     preset = preset_for(args.env, args.config)  # raises on a bad --config file
     options = check_learners(options)

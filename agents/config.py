@@ -19,7 +19,12 @@ from agents.presets import REALISM_WEIGHT
 # "rllib": RLlib 2.60's DQN as shipped (episode buffer + learner connector), for side-by-side runs.
 PATHS = ("fast", "rllib")
 # Preset keys only FastDQNConfig knows; dropped on the "rllib" path.
-FAST_ONLY_KEYS = ("updates_per_learner_call", "weights_sync_interval", "store_buffer_in_checkpoints")
+FAST_ONLY_KEYS = (
+    "updates_per_learner_call",
+    "weights_sync_interval",
+    "learner_threads",
+    "store_buffer_in_checkpoints",
+)
 # RLlib's episode buffers and the TransitionReplayBuffer mode that replaces each on the fast path.
 FAST_BUFFER_FOR = {"PrioritizedEpisodeReplayBuffer": True, "EpisodeReplayBuffer": False}
 
@@ -83,13 +88,15 @@ def build_config(
     num_learners: int | None = None,
     num_gpus_per_learner: float | None = None,
     envs_per_runner: int | None = None,
+    learner_threads: int | None = None,
     path: str = "fast",
 ) -> DQNConfig:
     """DQNConfig for `env_id` with the preset's sections applied.
 
     `path`: "fast" (agents.fast_dqn) or "rllib" (RLlib's DQN as shipped). The preset's
     `learners` section (num_learners, num_gpus_per_learner) and
-    `env_runners.num_envs_per_env_runner` go to RLlib; the keyword arguments win over them."""
+    `env_runners.num_envs_per_env_runner` go to RLlib; the keyword arguments win over them.
+    `learner_threads` (fast path): torch threads per learner update, default "auto"."""
     if path not in PATHS:
         raise ValueError(f"training path {path!r}: expected one of {PATHS}")
     register(env_id)
@@ -100,6 +107,8 @@ def build_config(
     probe.close()
 
     training = training_section(preset, path, num_env_runners, mirror_actions)
+    if learner_threads is not None and path == "fast":
+        training["learner_threads"] = learner_threads
     learners = dict(preset.get("learners", {}))
     if num_learners is not None:
         learners["num_learners"] = num_learners

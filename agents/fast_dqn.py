@@ -16,6 +16,11 @@ it logs go back to the buffer as priorities. Settings beyond DQNConfig's (`.trai
   up to k - 1 batches before it (as in Ape-X's asynchronous priority updates).
 - `weights_sync_interval`: training steps between weight syncs to the env runners (the
   acting policy is then at most that many training steps old; DQN is off-policy).
+- `learner_threads`: torch threads for the learner's updates ("auto": a remote learner takes
+  its `num_cpus_per_learner`, the driver's learner every core this process may use, or
+  `OMP_NUM_THREADS` when set). DQN here is synchronous: the env runners wait while the learner
+  updates, so the update may use their cores; acting keeps one thread (agents.config.make_env).
+  On 2 cores, 2 threads: ~1.4x FaceFusion training env steps/s (BENCHMARKS.md).
 - `store_buffer_in_checkpoints`: the buffer's filled part goes into `save_to_path`
   checkpoints (`restore_from_path` continues with the same transitions and priorities).
   "auto" (default): only when the full buffer takes at most 256 MB (CartPole: ~2 MB;
@@ -29,7 +34,9 @@ RLlib's `Algorithm`.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
+from contextlib import contextmanager
 
 import numpy as np
 from ray.rllib.algorithms.algorithm_config import NotProvided
@@ -81,6 +88,7 @@ class FastDQNConfig(DQNConfig):
         }
         self.updates_per_learner_call = 8
         self.weights_sync_interval = 4
+        self.learner_threads = "auto"
         self.store_buffer_in_checkpoints = "auto"
 
     def get_default_learner_class(self):
@@ -91,6 +99,7 @@ class FastDQNConfig(DQNConfig):
         *,
         updates_per_learner_call=NotProvided,
         weights_sync_interval=NotProvided,
+        learner_threads=NotProvided,
         store_buffer_in_checkpoints=NotProvided,
         **kwargs,
     ) -> FastDQNConfig:
@@ -99,6 +108,8 @@ class FastDQNConfig(DQNConfig):
             self.updates_per_learner_call = updates_per_learner_call
         if weights_sync_interval is not NotProvided:
             self.weights_sync_interval = weights_sync_interval
+        if learner_threads is not NotProvided:
+            self.learner_threads = learner_threads
         if store_buffer_in_checkpoints is not NotProvided:
             self.store_buffer_in_checkpoints = store_buffer_in_checkpoints
         return self
@@ -109,6 +120,9 @@ class FastDQNConfig(DQNConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 self._value_error(f"FastDQNConfig.{name} must be an integer >= 1, got {value!r}")
+        threads = self.learner_threads
+        if threads != "auto" and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            self._value_error(f"FastDQNConfig.learner_threads must be 'auto' or an integer >= 1, got {threads!r}")
         if self.store_buffer_in_checkpoints not in (True, False, "auto"):
             self._value_error(
                 f"FastDQNConfig.store_buffer_in_checkpoints must be true, false or 'auto', "
@@ -132,14 +146,50 @@ def _writable(array) -> np.ndarray:
     return array if array.flags.writeable else array.copy()
 
 
+def resolve_learner_threads(config) -> int:
+    """The torch threads a learner built from `config` updates with (see `learner_threads`)."""
+    setting = getattr(config, "learner_threads", "auto")
+    if setting != "auto":
+        return int(setting)
+    if config.num_learners > 0:  # a remote learner actor: the CPUs Ray reserved for it
+        cpus = config.num_cpus_per_learner
+        return max(1, int(cpus)) if isinstance(cpus, (int, float)) else 1
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and int(omp) > 0:
+        return int(omp)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextmanager
+def torch_threads(n: int):
+    """torch's intra-op threads set to `n` for the block; the process's own setting after."""
+    before = torch.get_num_threads()
+    if n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class FastDQNTorchLearner(DQNTorchLearner):
     """DQNTorchLearner with a lean path for `update(..., fast_updates=k)`: the numpy batch
     becomes tensors once and RLlib's own `_update` (forward_train, the DQN loss, gradient
     clipping, optimizer step) runs on k contiguous slices, with one metrics reduction."""
 
+    def build(self) -> None:
+        super().build()
+        self.num_threads = resolve_learner_threads(self.config)
+
     def update(self, batch=None, *, training_data=None, timesteps=None, fast_updates: int = 0, **kwargs):
-        if not fast_updates:
-            return super().update(batch=batch, training_data=training_data, timesteps=timesteps, **kwargs)
+        with torch_threads(self.num_threads):
+            if not fast_updates:
+                return super().update(batch=batch, training_data=training_data, timesteps=timesteps, **kwargs)
+            return self._fast_update(batch, training_data, timesteps, fast_updates)
+
+    def _fast_update(self, batch, training_data, timesteps, fast_updates: int):
         batch = training_data.batch if training_data is not None else batch
         timesteps = timesteps or {}
         self.before_gradient_based_update(timesteps=timesteps)

@@ -51,6 +51,12 @@ class TrainOptions:
         "GPUs per learner (1 = learn on a GPU; with --num-learners 0 the driver's learner uses it); "
         "default: the preset's learners section, else 0",
     )
+    learner_threads: int | None = option(
+        None,
+        "torch threads for the learner's updates; default: the cores of the learner's process "
+        "(OMP_NUM_THREADS when set; a remote learner: its CPUs)",
+        resume=CHANGEABLE,
+    )
     address: str | None = option(
         None,
         "join an existing Ray cluster (host:port or 'auto'); omitted = local Ray, dashboard off",

@@ -187,6 +187,7 @@ class Training:
             num_learners=o.num_learners,
             num_gpus_per_learner=o.num_gpus_per_learner,
             envs_per_runner=o.envs_per_runner,
+            learner_threads=o.learner_threads,
         )
         self.algo = self.config.build_algo()
         if self.restore_from is not None:

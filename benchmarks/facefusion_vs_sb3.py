@@ -10,8 +10,9 @@ Quick end-to-end check (30 s budgets, seed 0, 10 validation / 10 held-out episod
 
     nice -n 10 .venv/bin/python benchmarks/facefusion_vs_sb3.py --dry-run --out /tmp/vs_sb3_dry
 
-Phases: (1) train, one run after another (`--parallel 2` runs two at a time; every run uses
-one torch thread, as our trainer's learner does); (2) post hoc, score every model each run
+Phases: (1) train, one run after another (`--parallel 2` runs two at a time); every run gets
+the same torch threads (`--threads`, default: this machine's cores / runs at a time; ours via
+OMP_NUM_THREADS, which its learner's "auto" threads follow, SB3 via torch.set_num_threads); (2) post hoc, score every model each run
 saved on the held-out faces, the same episodes for every model (env seeds 10000.., as
 agents.evaluate; `--episodes`, default 100), and the oracle (envs.baselines.OraclePolicy) on the same episodes; (3) write
 `--results`.json/.md/.png. Held-out scores never feed back into training or selection.
@@ -541,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--episodes", type=int, default=100, help="held-out episodes per saved model")
     p.add_argument("--parallel", type=int, default=1, choices=(1, 2), help="runs at a time")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / --parallel)")
     p.add_argument("--out", type=Path, default=Path("runs/vs_sb3"), help="run dirs and logs")
     p.add_argument(
         "--results", type=Path, default=None, help="prefix of the .json/.md/.png results (default OUT/results)"
@@ -563,6 +565,10 @@ def main(argv: list[str] | None = None) -> int:
         args.minutes, args.seeds, args.episodes = DRY_RUN["minutes"], DRY_RUN["seeds"], DRY_RUN["episodes"]
     if args.minutes <= 0 or args.episodes < 1:
         p.error("--minutes must be > 0 and --episodes >= 1")
+    if args.threads is None:
+        args.threads = max(1, (os.cpu_count() or 1) // args.parallel)
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
     args.out = args.out.absolute()
     args.out.mkdir(parents=True, exist_ok=True)
     results = (args.results or args.out / "results").absolute()
@@ -573,10 +579,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs = plan(args)
     t0 = time.time()
     if not args.skip_training:
-        threads = 1  # torch threads per run: our trainer's learner uses 1 (agents.config.make_env)
         train_help = _train_help()
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            for future in [pool.submit(train_job, job, args, config, threads, train_help) for job in jobs]:
+            for future in [pool.submit(train_job, job, args, config, args.threads, train_help) for job in jobs]:
                 future.result()
     train_seconds = time.time() - t0
     import torch
@@ -586,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     oracles: dict = {}
     real = args.real_photos if args.real_photos and Path(args.real_photos).is_dir() else None
     runs = [score(job, seeds, oracles, real) for job in jobs if (job.dir / "result.json").exists()]
-    machine = f"{os.cpu_count()} CPU cores, parallel {args.parallel}"
+    machine = f"{os.cpu_count()} CPU cores, parallel {args.parallel}, {args.threads} torch thread(s) per run"
     payload = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "minutes": args.minutes,
@@ -594,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
         "heldout_episodes": args.episodes,
         "heldout_seed": HELDOUT_SEED,
         "parallel": args.parallel,
+        "threads": args.threads,
         "machine": machine,
         "dry_run": args.dry_run,
         "train_seconds_total": round(train_seconds, 1),

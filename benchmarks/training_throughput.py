@@ -59,7 +59,14 @@ def build(env_id: str, path: str, *, runners: int = 0, envs: int = 1, gpus: floa
     # like for like: RLlib's episode buffer cannot mirror replay, so neither path does here
     preset["training"].get("replay_buffer_config", {}).pop("mirror", None)
     config = build_config(
-        env_id, preset, num_env_runners=runners, seed=0, path=path, envs_per_runner=envs, num_gpus_per_learner=gpus
+        env_id,
+        preset,
+        num_env_runners=runners,
+        seed=0,
+        path=path,
+        envs_per_runner=envs,
+        num_gpus_per_learner=gpus,
+        learner_threads=1 if path == "fast" else None,  # one thread, as RLlib's path here (torch.set_num_threads above)
     )
     config.evaluation(evaluation_interval=None)
     config.reporting(min_sample_timesteps_per_iteration=steps_per_iter, min_time_s_per_iteration=None)

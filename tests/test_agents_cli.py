@@ -34,6 +34,7 @@ def _validate(*argv):
         (["--faces", "/etc/passwd"], "--faces /etc/passwd: face source '/etc/passwd' is not a folder"),
         (["--env-config", "realism_checkpoint=/no/critic"], "realism_checkpoint=/no/critic: no such file"),
         (["--envs-per-runner", "0"], "--envs-per-runner must be >= 1"),
+        (["--learner-threads", "0"], "--learner-threads must be >= 1"),
         (["--num-learners", "-1"], "--num-learners must be an integer >= 0"),
         (["--num-gpus-per-learner", "-1"], "--num-gpus-per-learner must be >= 0"),
         (["--num-gpus-per-learner", "1.5"], "fractions only below 1 GPU"),

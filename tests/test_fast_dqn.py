@@ -2,6 +2,7 @@
 RLlib's checkpoints carry the replay buffer."""
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -127,6 +128,38 @@ def test_checkpoint_carries_the_buffer_and_metrics(local_ray, tmp_path):
         assert "transition_replay_buffer" not in without.get_state()
     finally:
         without.stop()
+
+
+def test_learner_threads_resolve_and_apply_to_updates_only(local_ray, monkeypatch):
+    """The driver's learner updates with every core of its process (or OMP_NUM_THREADS), a
+    remote learner with its CPUs, an explicit setting wins; acting keeps the process's one
+    thread, so the setting applies inside the update and is undone after it."""
+    from agents.fast_dqn import resolve_learner_threads
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert resolve_learner_threads(small_cartpole()) == cores
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert resolve_learner_threads(small_cartpole()) == 3
+    assert resolve_learner_threads(small_cartpole().learners(num_learners=2, num_cpus_per_learner=4)) == 4
+    assert resolve_learner_threads(small_cartpole(learner_threads=5)) == 5
+    with pytest.raises(ValueError, match="learner_threads must be 'auto' or an integer >= 1, got 0"):
+        small_cartpole(learner_threads=0).validate()
+    assert build_config("CartPole-v1", preset_for("CartPole-v1"), learner_threads=2).learner_threads == 2
+
+    algo = small_cartpole(learner_threads=3).build_algo()
+    try:
+        learner, seen = algo.learner_group._learner, []
+        update = learner._update
+        monkeypatch.setattr(
+            learner, "_update", lambda *a, **k: (seen.append(torch.get_num_threads()), update(*a, **k))[1]
+        )
+        torch.set_num_threads(1)
+        algo.train()
+        assert seen and set(seen) == {3}
+        assert torch.get_num_threads() == 1  # acting and everything else: the process's setting
+    finally:
+        algo.stop()
 
 
 def test_auto_stores_small_buffers_only():
