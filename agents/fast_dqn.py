@@ -16,11 +16,10 @@ it logs go back to the buffer as priorities. Settings beyond DQNConfig's (`.trai
   up to k - 1 batches before it (as in Ape-X's asynchronous priority updates).
 - `weights_sync_interval`: training steps between weight syncs to the env runners (the
   acting policy is then at most that many training steps old; DQN is off-policy).
-- `learner_threads`: torch threads for the learner's updates ("auto": a remote learner takes
-  its `num_cpus_per_learner`, the driver's learner every core this process may use, or
-  `OMP_NUM_THREADS` when set). DQN here is synchronous: the env runners wait while the learner
-  updates, so the update may use their cores; acting keeps one thread (agents.config.make_env).
-  On 2 cores, 2 threads: ~1.4x FaceFusion training env steps/s (BENCHMARKS.md).
+- `learner_threads`: torch threads for the learner's updates: an integer, or "auto" (default):
+  up to the learner's cores, timed against one thread and the faster kept
+  (agents.learner_threads: on idle cores ~1.4x FaceFusion env steps/s on 2 cores; beside
+  another busy job more threads are far slower).
 - `store_buffer_in_checkpoints`: the buffer's filled part goes into `save_to_path`
   checkpoints (`restore_from_path` continues with the same transitions and priorities).
   "auto" (default): only when the full buffer takes at most 256 MB (CartPole: ~2 MB;
@@ -34,9 +33,7 @@ RLlib's `Algorithm`.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
-from contextlib import contextmanager
 
 import numpy as np
 from ray.rllib.algorithms.algorithm_config import NotProvided
@@ -64,6 +61,7 @@ from ray.rllib.utils.metrics import (
 )
 from ray.rllib.utils.numpy import convert_to_numpy
 
+from agents.learner_threads import ThreadChoice, resolve_learner_threads
 from agents.replay import INDICES, TransitionReplayBuffer
 
 torch, _ = try_import_torch()
@@ -146,34 +144,6 @@ def _writable(array) -> np.ndarray:
     return array if array.flags.writeable else array.copy()
 
 
-def resolve_learner_threads(config) -> int:
-    """The torch threads a learner built from `config` updates with (see `learner_threads`)."""
-    setting = getattr(config, "learner_threads", "auto")
-    if setting != "auto":
-        return int(setting)
-    if config.num_learners > 0:  # a remote learner actor: the CPUs Ray reserved for it
-        cpus = config.num_cpus_per_learner
-        return max(1, int(cpus)) if isinstance(cpus, (int, float)) else 1
-    omp = os.environ.get("OMP_NUM_THREADS", "")
-    if omp.isdigit() and int(omp) > 0:
-        return int(omp)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-@contextmanager
-def torch_threads(n: int):
-    """torch's intra-op threads set to `n` for the block; the process's own setting after."""
-    before = torch.get_num_threads()
-    if n == before:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 class FastDQNTorchLearner(DQNTorchLearner):
     """DQNTorchLearner with a lean path for `update(..., fast_updates=k)`: the numpy batch
     becomes tensors once and RLlib's own `_update` (forward_train, the DQN loss, gradient
@@ -181,10 +151,11 @@ class FastDQNTorchLearner(DQNTorchLearner):
 
     def build(self) -> None:
         super().build()
-        self.num_threads = resolve_learner_threads(self.config)
+        fixed = getattr(self.config, "learner_threads", "auto") != "auto"
+        self.threads = ThreadChoice(resolve_learner_threads(self.config), fixed=fixed)
 
     def update(self, batch=None, *, training_data=None, timesteps=None, fast_updates: int = 0, **kwargs):
-        with torch_threads(self.num_threads):
+        with self.threads.timed(max(1, fast_updates)):
             if not fast_updates:
                 return super().update(batch=batch, training_data=training_data, timesteps=timesteps, **kwargs)
             return self._fast_update(batch, training_data, timesteps, fast_updates)

@@ -48,7 +48,10 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.presets import PRESETS
+
 ROOT = Path(__file__).resolve().parent.parent
+SWAP_PRESET_MINUTES = float(PRESETS["FaceFusionSwap-v0"]["stop"]["minutes"])
 SB3_SCRIPT = Path(__file__).resolve().parent / "_sb3.py"
 HELDOUT_SEED = 10_000  # agents.evaluate's default first seed
 TARGET_SUCCESS = 0.9
@@ -69,6 +72,7 @@ class Job:
     env: str
     seed: int
     dir: Path
+    minutes: float
 
     @property
     def label(self) -> str:
@@ -78,11 +82,11 @@ class Job:
 def plan(args) -> list[Job]:
     jobs = []
     for seed in args.seeds:
-        jobs.append(Job("ours", "FaceFusion-v0", seed, args.out / f"ours-FaceFusion-v0-seed{seed}"))
-        jobs.append(Job("sb3", "FaceFusion-v0", seed, args.out / f"sb3-FaceFusion-v0-seed{seed}"))
+        jobs.append(Job("ours", "FaceFusion-v0", seed, args.out / f"ours-FaceFusion-v0-seed{seed}", args.minutes))
+        jobs.append(Job("sb3", "FaceFusion-v0", seed, args.out / f"sb3-FaceFusion-v0-seed{seed}", args.minutes))
     if not args.no_swap:
         jobs += [
-            Job("ours", "FaceFusionSwap-v0", seed, args.out / f"ours-FaceFusionSwap-v0-seed{seed}")
+            Job("ours", "FaceFusionSwap-v0", seed, args.out / f"ours-FaceFusionSwap-v0-seed{seed}", args.swap_minutes)
             for seed in args.seeds
         ]
     return jobs
@@ -155,7 +159,7 @@ def train_job(job: Job, args, config: Path | None, threads: int, train_help: str
             "--run-dir",
             str(job.dir),
             "--stop-minutes",
-            str(args.minutes),
+            str(job.minutes),
             "--no-progress",
             "--eval-episodes",
             "0",
@@ -175,7 +179,7 @@ def train_job(job: Job, args, config: Path | None, threads: int, train_help: str
             "--out",
             str(job.dir),
             "--minutes",
-            str(args.minutes),
+            str(job.minutes),
             "--threads",
             str(threads),
             "--settings",
@@ -419,7 +423,8 @@ def _fmt(value, spec: str, none: str = "-") -> str:
 def markdown(runs: list[dict], args, machine: str) -> str:
     lines = [
         (
-            f"Held-out faces, {args.episodes} fixed episodes per model; wall budget {args.minutes:g} min per run; "
+            f"Held-out faces, {args.episodes} fixed episodes per model; wall budget {args.minutes:g} min per run "
+            f"(our FaceFusionSwap-v0: {args.swap_minutes:g}); "
             f"{machine}."
         ),
         "",
@@ -539,6 +544,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Our trainer vs stable-baselines3 DQN on FaceFusion (see module docstring)."
     )
     p.add_argument("--minutes", type=float, default=10.0, help="wall budget per run")
+    p.add_argument(
+        "--swap-minutes",
+        type=float,
+        default=None,
+        help="wall budget of our FaceFusionSwap-v0 runs (default: --minutes, or its preset's when larger)",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--episodes", type=int, default=100, help="held-out episodes per saved model")
     p.add_argument("--parallel", type=int, default=1, choices=(1, 2), help="runs at a time")
@@ -565,6 +576,10 @@ def main(argv: list[str] | None = None) -> int:
         args.minutes, args.seeds, args.episodes = DRY_RUN["minutes"], DRY_RUN["seeds"], DRY_RUN["episodes"]
     if args.minutes <= 0 or args.episodes < 1:
         p.error("--minutes must be > 0 and --episodes >= 1")
+    if args.swap_minutes is None:
+        args.swap_minutes = args.minutes if args.dry_run else max(args.minutes, SWAP_PRESET_MINUTES)
+    if args.swap_minutes <= 0:
+        p.error(f"--swap-minutes must be > 0, got {args.swap_minutes}")
     if args.threads is None:
         args.threads = max(1, (os.cpu_count() or 1) // args.parallel)
     if args.threads < 1:
@@ -595,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "minutes": args.minutes,
+        "swap_minutes": args.swap_minutes,
         "seeds": args.seeds,
         "heldout_episodes": args.episodes,
         "heldout_seed": HELDOUT_SEED,

@@ -134,7 +134,7 @@ def test_learner_threads_resolve_and_apply_to_updates_only(local_ray, monkeypatc
     """The driver's learner updates with every core of its process (or OMP_NUM_THREADS), a
     remote learner with its CPUs, an explicit setting wins; acting keeps the process's one
     thread, so the setting applies inside the update and is undone after it."""
-    from agents.fast_dqn import resolve_learner_threads
+    from agents.learner_threads import resolve_learner_threads
 
     cores = len(os.sched_getaffinity(0))
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
@@ -160,6 +160,34 @@ def test_learner_threads_resolve_and_apply_to_updates_only(local_ray, monkeypatc
         assert torch.get_num_threads() == 1  # acting and everything else: the process's setting
     finally:
         algo.stop()
+
+
+def test_thread_choice_keeps_the_faster_and_notices_a_change_of_load():
+    """'auto' learner threads: both choices are timed, the faster is used, the slower is
+    tried again at doubling intervals, and a change of load (another job) switches back."""
+    from agents.learner_threads import ThreadChoice
+
+    cost = {2: 0.6, 1: 1.0}  # seconds per update: idle cores, 2 threads win
+
+    def run(choice, calls):
+        used = []
+        for _ in range(calls):
+            threads = choice.next()
+            used.append(threads)
+            choice.record(threads, cost[threads] * 4, updates=4)
+        return used
+
+    choice = ThreadChoice(2)
+    used = run(choice, 100)
+    assert used[:3] == [2, 2, 1] and choice.best() == 2  # warm-up call, then each choice timed
+    assert 3 <= used.count(1) <= 8  # probes of the slower choice get rarer (intervals 8, 16, 32, ...)
+    cost[2] = 25.0  # another job took the second core: two threads stall
+    used = run(choice, 200)
+    assert choice.best() == 1 and used[-50:].count(2) <= 2
+    cost[2] = 0.6  # the other job ended
+    used = run(choice, 600)
+    assert choice.best() == 2 and used[-50:].count(2) >= 45
+    assert ThreadChoice(4, fixed=True).next() == 4 and ThreadChoice(1).choices == (1,)
 
 
 def test_auto_stores_small_buffers_only():
