@@ -69,6 +69,7 @@ torch, _ = try_import_torch()
 BUFFER_STATE = "transition_replay_buffer"
 AUTO_STORE_LIMIT_BYTES = 256 * 2**20
 NUM_UPDATES_LIFETIME = "num_fast_dqn_updates_lifetime"
+LEARNER_THREADS = "learner_torch_threads"  # the threads of the latest learner call (learners/__all_modules__)
 
 
 class FastDQNConfig(DQNConfig):
@@ -155,7 +156,8 @@ class FastDQNTorchLearner(DQNTorchLearner):
         self.threads = ThreadChoice(resolve_learner_threads(self.config), fixed=fixed)
 
     def update(self, batch=None, *, training_data=None, timesteps=None, fast_updates: int = 0, **kwargs):
-        with self.threads.timed(max(1, fast_updates)):
+        with self.threads.timed(max(1, fast_updates)) as threads:
+            self.metrics.log_value((ALL_MODULES, LEARNER_THREADS), threads, window=1)
             if not fast_updates:
                 return super().update(batch=batch, training_data=training_data, timesteps=timesteps, **kwargs)
             return self._fast_update(batch, training_data, timesteps, fast_updates)

@@ -155,8 +155,9 @@ def test_learner_threads_resolve_and_apply_to_updates_only(local_ray, monkeypatc
             learner, "_update", lambda *a, **k: (seen.append(torch.get_num_threads()), update(*a, **k))[1]
         )
         torch.set_num_threads(1)
-        algo.train()
+        result = algo.train()
         assert seen and set(seen) == {3}
+        assert result["learners"]["__all_modules__"]["learner_torch_threads"] == 3
         assert torch.get_num_threads() == 1  # acting and everything else: the process's setting
     finally:
         algo.stop()
