@@ -11,6 +11,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.tune.registry import register_env
 
 from agents.callbacks import FusionMetricsCallback
+from agents.connectors import lean_connector_settings, lean_connectors_apply
 from agents.fast_dqn import FastDQNConfig
 from agents.modules import ImageDQNTorchRLModule, LeanDQNTorchRLModule
 from agents.presets import REALISM_WEIGHT
@@ -102,7 +103,7 @@ def build_config(
     register(env_id)
     env_config = {**preset.get("env_config", {}), **(env_config or {})}
     probe = make_env(env_id, env_config)
-    obs_space = probe.observation_space
+    obs_space, action_space = probe.observation_space, probe.action_space
     mirror_actions = getattr(probe.unwrapped, "mirror_actions", None)
     probe.close()
 
@@ -117,6 +118,8 @@ def build_config(
     runner_settings = dict(preset.get("env_runners", {}))
     if envs_per_runner is not None:
         runner_settings["num_envs_per_env_runner"] = envs_per_runner
+    if path == "fast" and lean_connectors_apply(obs_space, action_space):
+        runner_settings = {**lean_connector_settings(), **runner_settings}
     evaluation = dict(preset.get("evaluation", {}))
     eval_overrides = evaluation.pop("evaluation_config", {})
     if "env_config" in eval_overrides:  # merged over the training env_config, not replacing it

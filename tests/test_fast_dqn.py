@@ -63,6 +63,77 @@ def test_lean_forward_equals_rllibs(env_id):
         torch.testing.assert_close(a, b)
 
 
+def test_lean_acting_matches_rllibs():
+    """Acting without RLlib's mode switches and distribution objects: greedy actions equal
+    RLlib's, epsilon 1 draws uniformly among the actions not masked by -inf, the module's
+    train/eval mode is left alone."""
+    config = build_config("FaceFusion-v0", preset_for("FaceFusion-v0"))
+    env = make_env("FaceFusion-v0", preset_for("FaceFusion-v0").get("env_config"))
+    module = config.get_rl_module_spec(env=env).build()
+    batch = {Columns.OBS: torch.from_numpy(np.stack([env.observation_space.sample() for _ in range(16)]))}
+    expected = DefaultDQNTorchRLModule.forward_inference(module, batch)[Columns.ACTIONS]
+    assert module.training
+    torch.testing.assert_close(module.forward_inference(batch)[Columns.ACTIONS], expected)
+    module.epsilon_schedule.update = lambda t: None
+    module.epsilon_schedule.get_current_value = lambda: 0.0
+    torch.testing.assert_close(module.forward_exploration(batch, t=0)[Columns.ACTIONS], expected)
+    assert module.training  # no mode switch (no dropout or batch norm here)
+    module.epsilon_schedule.get_current_value = lambda: 1.0
+    compute = module.compute_q_values
+
+    def masked(b):  # actions 0 and 6 masked out, as an action-masking model would
+        out = dict(compute(b))
+        out[QF_PREDS] = out[QF_PREDS].clone()
+        out[QF_PREDS][:, [0, 6]] = -float("inf")
+        return out
+
+    module.compute_q_values = masked
+    drawn = torch.cat([module.forward_exploration(batch, t=0)[Columns.ACTIONS] for _ in range(40)])
+    assert set(drawn.tolist()) == {1, 2, 3, 4, 5}
+
+
+def test_lean_connectors_sample_what_rllibs_pipelines_sample(local_ray):
+    """The fast path's one-piece connector pipelines: the same seed, weights and exploration
+    draws give the same episodes as RLlib's default pipelines (observations, actions, rewards)."""
+    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+
+    from agents.connectors import ActionsToNumpy, ObservationsToTensor
+
+    preset = preset_for("CartPole-v1")
+    preset["training"]["epsilon"] = [[0, 0.1], [10**6, 0.1]]  # mostly greedy: actions follow the observations
+    lean = build_config("CartPole-v1", preset, seed=3, envs_per_runner=2)
+    assert lean.add_default_connectors_to_env_to_module_pipeline is False
+    default = build_config("CartPole-v1", preset, seed=3, envs_per_runner=2)
+    default.env_runners(
+        env_to_module_connector=None,
+        module_to_env_connector=None,
+        add_default_connectors_to_env_to_module_pipeline=True,
+        add_default_connectors_to_module_to_env_pipeline=True,
+    )
+    rllib = build_config("CartPole-v1", preset_for("CartPole-v1"), path="rllib")
+    assert rllib.add_default_connectors_to_env_to_module_pipeline is True
+    runs = []
+    for config in (lean, default):
+        runner = SingleAgentEnvRunner(config=config)
+        if runs:
+            runner.module.load_state_dict(runs[0][0].module.state_dict())
+        torch.manual_seed(0)
+        episodes = runner.sample(num_timesteps=300, explore=True)
+        runs.append((runner, episodes))
+    pieces = [type(c) for c in runs[0][0]._env_to_module.connectors + runs[0][0]._module_to_env.connectors]
+    assert pieces == [ObservationsToTensor, ActionsToNumpy]
+    assert len(runs[1][0]._env_to_module.connectors) > 1  # RLlib's defaults in the other
+    (_, a), (_, b) = runs
+    assert len(a) == len(b) and sum(map(len, a)) >= 300
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(np.asarray(x.get_observations()), np.asarray(y.get_observations()))
+        np.testing.assert_array_equal(np.asarray(x.get_actions()), np.asarray(y.get_actions()))
+        np.testing.assert_array_equal(np.asarray(x.get_rewards()), np.asarray(y.get_rewards()))
+        assert x.is_terminated == y.is_terminated
+    for runner, _ in runs:
+        runner.stop()
+
+
 def test_td_errors_are_the_double_q_n_step_target(local_ray):
     """The learner's TD errors (which become priorities) equal |Q(s,a) - (R + gamma^k (1-d)
     Q_target(s', argmax_a Q(s', a)))| with the buffer's per-transition k, before the update."""
