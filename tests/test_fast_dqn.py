@@ -221,6 +221,7 @@ def test_learner_threads_resolve_and_apply_to_updates_only(local_ray, monkeypatc
     algo = small_cartpole(learner_threads=3).build_algo()
     try:
         learner, seen = algo.learner_group._learner, []
+        assert learner.get_optimizer("default_policy").defaults["fused"] is True  # one kernel per step
         update = learner._update
         monkeypatch.setattr(
             learner, "_update", lambda *a, **k: (seen.append(torch.get_num_threads()), update(*a, **k))[1]
