@@ -18,7 +18,7 @@ it logs go back to the buffer as priorities. Settings beyond DQNConfig's (`.trai
   acting policy is then at most that many training steps old; DQN is off-policy).
 - `learner_threads`: torch threads for the learner's updates: an integer, or "auto" (default):
   up to the learner's cores, timed against one thread and the faster kept
-  (agents.learner_threads: on idle cores ~1.4x FaceFusion env steps/s on 2 cores; beside
+  (agents.learner_threads: on idle cores ~1.5x FaceFusion env steps/s on 2 cores; beside
   another busy job more threads are far slower).
 - `store_buffer_in_checkpoints`: the buffer's filled part goes into `save_to_path`
   checkpoints (`restore_from_path` continues with the same transitions and priorities).

@@ -1,7 +1,7 @@
 """How many torch threads the learner's updates use.
 
 DQN here is synchronous: the env runners wait while the learner updates, so the update may use
-their cores (on 2 cores, 2 threads: ~1.4x FaceFusion training env steps/s, BENCHMARKS.md);
+their cores (on 2 cores, 2 threads: ~1.5x FaceFusion training env steps/s, BENCHMARKS.md);
 acting keeps one thread (agents.config.make_env). But threads pay only on idle cores: beside
 another busy job, a 2-thread update on 2 cores ran 25x slower than a 1-thread one (OpenMP
 workers waiting for a descheduled peer). So "auto" does not trust the core count: it times

@@ -11,6 +11,9 @@ machine load hits both alike; evaluation off, one torch thread):
 - sweep:      fast path, FaceFusion-v0 training env steps/s by env runners x envs per runner.
 - batch:      bare torch ms per FaceFusion update at batch 64, 256, 1024 on this device (CPU, or
               the GPU with --num-gpus-per-learner 1): how batch size should scale (README).
+- threads:    FaceFusion-v0, fast path, the preset's 4 envs per runner: the learner with one
+              torch thread against "auto" (up to every core; agents.learner_threads), training
+              env steps/s interleaved, and bare torch per update at 1 and all threads.
 - predict:    a table predicting a 16-core GPU node and an 8-node cluster from the costs
               measured here (model in `predict`).
 
@@ -53,7 +56,16 @@ torch.set_num_threads(1)
 # ---- building and timing the algorithms -------------------------------------------------
 
 
-def build(env_id: str, path: str, *, runners: int = 0, envs: int = 1, gpus: float = 0.0, steps_per_iter: int = 256):
+def build(
+    env_id: str,
+    path: str,
+    *,
+    runners: int = 0,
+    envs: int = 1,
+    gpus: float = 0.0,
+    steps_per_iter: int = 256,
+    learner_threads: int | str = 1,
+):
     preset = preset_for(env_id)
     preset["evaluation"] = {}  # training throughput: RLlib's evaluation off
     # like for like: RLlib's episode buffer cannot mirror replay, so neither path does here
@@ -66,7 +78,8 @@ def build(env_id: str, path: str, *, runners: int = 0, envs: int = 1, gpus: floa
         path=path,
         envs_per_runner=envs,
         num_gpus_per_learner=gpus,
-        learner_threads=1 if path == "fast" else None,  # one thread, as RLlib's path here (torch.set_num_threads above)
+        # one thread unless asked, as RLlib's path here (torch.set_num_threads above)
+        learner_threads=learner_threads if path == "fast" else None,
     )
     config.evaluation(evaluation_interval=None)
     config.reporting(min_sample_timesteps_per_iteration=steps_per_iter, min_time_s_per_iteration=None)
@@ -178,8 +191,9 @@ class BareQ(nn.Module):
         return a if self.value is None else self.value(h) + a - a.mean(dim=1, keepdim=True)
 
 
-def bare_torch_ms(env_id: str, batch: dict, cfg, repeats: int, device: str = "cpu") -> dict:
-    env = make_env(env_id, preset_for(env_id).get("env_config", {}))
+def bare_torch_ms(env_id: str, batch: dict, cfg, repeats: int, device: str = "cpu", threads: int = 1) -> dict:
+    env = make_env(env_id, preset_for(env_id).get("env_config", {}))  # sets one torch thread
+    torch.set_num_threads(threads)
     q = BareQ(env.observation_space.shape, env.action_space.n, preset_for(env_id)["model"], cfg.dueling).to(device)
     env.close()
     target = copy.deepcopy(q)
@@ -299,6 +313,35 @@ def side_by_side(env_id: str, seconds: float, repeats: int, gpus: float = 0.0, e
                 row["fast"]["ms_per_update_without_sampling"] / row["bare_torch_ms_per_update"], 2
             ),
         }
+        return row
+    finally:
+        for algo in algos.values():
+            algo.stop()
+
+
+def threads(env_id: str, seconds: float, repeats: int) -> dict:
+    """The learner's torch threads: 1 against "auto", interleaved in one process (acting keeps
+    one thread in both), and bare torch per update at 1 and at every core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    envs = preset_for(env_id)["env_runners"].get("num_envs_per_env_runner", 1)
+    algos = {
+        name: build(env_id, "fast", envs=envs, learner_threads=setting)
+        for name, setting in (("learner_1_thread", 1), ("learner_auto", "auto"))
+    }
+    try:
+        for algo in algos.values():
+            warm_up(algo)
+        row = {"env": env_id, "cores": cores, "envs_per_runner": envs, **interleaved(algos, seconds)}
+        fast = algos["learner_1_thread"]
+        batch = fast.local_replay_buffer.sample(fast.config.total_train_batch_size)
+        batch.pop(INDICES)
+        for n in (1, cores):
+            ms = bare_torch_ms(env_id, batch, fast.config, repeats, threads=n)["ms_per_update"]
+            row[f"bare_torch_ms_per_update_{n}_threads"] = ms
+        torch.set_num_threads(1)
+        row["auto_over_1_thread_env_steps_per_s"] = round(
+            row["learner_auto"]["env_steps_per_s"] / row["learner_1_thread"]["env_steps_per_s"], 2
+        )
         return row
     finally:
         for algo in algos.values():
@@ -486,6 +529,9 @@ def main() -> None:
                 side_by_side("FaceFusion-v0", args.seconds, args.repeats, args.num_gpus_per_learner, args.side_envs)
             )
             print(json.dumps(results["side_by_side"][-1]), flush=True)
+        if "threads" in args.sections:
+            results["threads"] = threads("FaceFusion-v0", args.seconds, max(10, args.repeats // 5))
+            print(json.dumps(results["threads"]), flush=True)
         if "sweep" in args.sections:
             results["sweep"] = sweep("FaceFusion-v0", args.runners, args.envs, args.seconds, args.num_gpus_per_learner)
         if "batch" in args.sections:
