@@ -60,6 +60,7 @@ from ray.rllib.utils.metrics import (
     TIMERS,
 )
 from ray.rllib.utils.numpy import convert_to_numpy
+from ray.rllib.utils.torch_utils import clip_gradients as rllib_clip_gradients
 
 from agents.learner_threads import ThreadChoice, resolve_learner_threads
 from agents.replay import INDICES, TransitionReplayBuffer
@@ -145,6 +146,44 @@ def _writable(array) -> np.ndarray:
     return array if array.flags.writeable else array.copy()
 
 
+def clip_gradients(gradients_dict, *, grad_clip=None, grad_clip_by: str = "value"):
+    """RLlib's `torch_utils.clip_gradients` with the global norm taken and applied by
+    torch's foreach kernels (one call for all tensors instead of three per tensor: ~0.4 ms
+    of a CartPole update here). Same arithmetic, including RLlib's clamps of non-finite
+    norms and its 1e-6; other modes are RLlib's function."""
+    grads = [g for g in gradients_dict.values() if g is not None]
+    if grad_clip is None or grad_clip_by != "global_norm" or not grads:
+        return rllib_clip_gradients(gradients_dict, grad_clip=grad_clip, grad_clip_by=grad_clip_by)
+    detached = [g.detach() for g in grads]
+    norms = torch.stack(torch._foreach_norm(detached)).nan_to_num(neginf=-10e8, posinf=10e8)
+    total_norm = torch.linalg.vector_norm(norms).nan_to_num(neginf=-10e8, posinf=10e8)
+    coeff = torch.clamp(grad_clip / torch.clamp(total_norm + 1e-6, min=grad_clip), max=1.0)
+    torch._foreach_mul_(detached, coeff)
+    return total_norm
+
+
+class _LastValuesOnly:
+    """Stands in for a learner's MetricsLogger on all but the last of the k updates of one
+    call. A value logged with window=1 is reduced to the last one logged, so logging it on
+    the last update alone gives the same results (RLlib's DQN loss logs five such values
+    per update, clipping the gradient norm: ~0.3 ms of a CartPole update); every other
+    value (the TD errors that become priorities) goes through."""
+
+    def __init__(self, metrics):
+        self._metrics = metrics
+
+    def log_value(self, key, value, **kwargs):
+        if kwargs.get("window") != 1:
+            self._metrics.log_value(key, value, **kwargs)
+
+    def log_dict(self, value_dict, **kwargs):
+        if kwargs.get("window") != 1:
+            self._metrics.log_dict(value_dict, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._metrics, name)
+
+
 class FastDQNTorchLearner(DQNTorchLearner):
     """DQNTorchLearner with a lean path for `update(..., fast_updates=k)`: the numpy batch
     becomes tensors once and RLlib's own `_update` (forward_train, the DQN loss, gradient
@@ -170,15 +209,23 @@ class FastDQNTorchLearner(DQNTorchLearner):
         columns = batch.policy_batches[DEFAULT_MODULE_ID]
         tensors = {k: torch.from_numpy(_writable(v)).to(self._device, non_blocking=True) for k, v in columns.items()}
         size = len(columns) // fast_updates
-        loss_per_module = {}
-        for i in range(fast_updates):
-            minibatch = {k: v[i * size : (i + 1) * size] for k, v in tensors.items()}
-            _, loss_per_module, _ = self._update({DEFAULT_MODULE_ID: minibatch})
+        loss_per_module, metrics = {}, self.metrics
+        try:
+            for i in range(fast_updates):
+                self.metrics = metrics if i == fast_updates - 1 else _LastValuesOnly(metrics)
+                minibatch = {k: v[i * size : (i + 1) * size] for k, v in tensors.items()}
+                _, loss_per_module, _ = self._update({DEFAULT_MODULE_ID: minibatch})
+        finally:
+            self.metrics = metrics
         self._log_steps_trained_metrics(batch)
         for module_id, loss in loss_per_module.items():
             self.metrics.log_value((module_id, self.TOTAL_LOSS_KEY), loss, window=1)
         self.after_gradient_based_update(timesteps=timesteps)
         return self.metrics.reduce()
+
+    @staticmethod
+    def _get_clip_function():
+        return clip_gradients
 
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
         """RLlib's default optimizer (Adam, the config's lr), with torch's fused kernel: one

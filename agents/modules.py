@@ -14,15 +14,21 @@ from ray.rllib.algorithms.dqn.torch.default_dqn_torch_rl_module import (
     DefaultDQNTorchRLModule,
 )
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.models.base import ENCODER_OUT
 from torch import nn
+
+
+def _as_float(batch):
+    """uint8 image observations as floats in [0, 1]; anything else unchanged."""
+    obs = batch[Columns.OBS]
+    if obs.dtype == torch.uint8:
+        return {**batch, Columns.OBS: obs.float().div_(255.0)}
+    return batch
 
 
 class ImageDQNTorchRLModule(DefaultDQNTorchRLModule):
     def _qf_forward_helper(self, batch, encoder, head):
-        obs = batch[Columns.OBS]
-        if obs.dtype == torch.uint8:
-            batch = {**batch, Columns.OBS: obs.float().div_(255.0)}
-        return super()._qf_forward_helper(batch, encoder, head)
+        return super()._qf_forward_helper(_as_float(batch), encoder, head)
 
 
 class LeanDQNTorchRLModule(ImageDQNTorchRLModule):
@@ -31,6 +37,18 @@ class LeanDQNTorchRLModule(ImageDQNTorchRLModule):
     the work that reaches the loss (~30% of a FaceFusion update, benchmarks). Here the next
     state's online and target passes run without autograd; outputs and gradients are the
     same. Other cases (no double Q, distributional, stateful) are RLlib's forward."""
+
+    def _qf_forward_helper(self, batch, encoder, head):
+        """Dueling Q-values as RLlib's (advantages centred on their mean, plus the value),
+        with a plain mean: RLlib takes a nan-mean after turning -inf into nan, for
+        advantages masked by -inf, which this module's linear heads never output (two extra
+        kernels per forward, ~5% of a CartPole update). Other cases: RLlib's helper."""
+        if not self.uses_dueling or self.num_atoms > 1 or Columns.STATE_IN in batch:
+            return super()._qf_forward_helper(batch, encoder, head)
+        features = encoder(_as_float(batch))[ENCODER_OUT]
+        advantages = head["af"](features)
+        centred = advantages - advantages.mean(dim=-1, keepdim=True)
+        return {QF_PREDS: centred + head["vf"](features)}
 
     def _forward_train(self, batch):
         if not self.uses_double_q or self.num_atoms > 1 or Columns.STATE_IN in batch:
@@ -77,23 +95,33 @@ class LeanDQNTorchRLModule(ImageDQNTorchRLModule):
         with torch.no_grad():
             return self._forward_inference(batch, **kwargs)
 
+    def _greedy_scores(self, batch):
+        """Per-action scores whose argmax is the greedy action. With dueling heads that is
+        the advantages (Q = V + A - mean(A) has their argmax), so acting skips the value head
+        (~1/3 of a CartPole forward); otherwise the Q-values. A model that masks actions
+        by -inf masks them here."""
+        if self.uses_dueling:
+            return self.af(self.encoder(_as_float(batch))[ENCODER_OUT])
+        return self.compute_q_values(batch)[QF_PREDS]
+
     def _forward_inference(self, batch, **kwargs):
         if not self._lean_acting(batch):
             return super()._forward_inference(batch, **kwargs)
-        return {Columns.ACTIONS: self.compute_q_values(batch)[QF_PREDS].argmax(dim=-1)}
+        return {Columns.ACTIONS: self._greedy_scores(batch).argmax(dim=-1)}
 
     def _forward_exploration(self, batch, t: int = 0, **kwargs):
         """Epsilon-greedy as RLlib's (the argmax, or with probability epsilon an action drawn
         uniformly), without building a distribution object per step. RLlib draws the random
         action among those whose Q-value is finite and non-zero (action masking by -inf); here
-        Q-values of -inf are excluded the same way."""
+        scores of -inf are excluded the same way."""
         if not self._lean_acting(batch):
             return super()._forward_exploration(batch, t=t, **kwargs)
-        q = self.compute_q_values(batch)[QF_PREDS]
-        greedy = q.argmax(dim=-1)
+        q = self._greedy_scores(batch)
+        actions = q.argmax(dim=-1)
         self.epsilon_schedule.update(t)
-        epsilon = self.epsilon_schedule.get_current_value()
-        allowed = torch.isfinite(q) | (q > 0)  # -inf: masked out
-        random = torch.multinomial(allowed.float(), num_samples=1).squeeze(1)
-        explore = torch.rand(q.shape[0], device=q.device) < epsilon
-        return {Columns.ACTIONS: torch.where(explore, random, greedy)}
+        explore = torch.rand(q.shape[0], device=q.device) < self.epsilon_schedule.get_current_value()
+        if explore.any():  # random actions drawn only when needed (late in training: 1 step in 25)
+            allowed = torch.isfinite(q) | (q > 0)  # -inf: masked out
+            random = torch.multinomial(allowed.float(), num_samples=1).squeeze(1)
+            actions = torch.where(explore, random, actions)
+        return {Columns.ACTIONS: actions}

@@ -42,7 +42,8 @@ SB3_ZOO_TIMESTEPS = 50_000
 
 def run_ours(seed: int, runners: int, max_steps: int, max_minutes: float) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-cartpole-")) / "run"
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    # one torch thread, as SB3 here (the learner's "auto" threads follow OMP_NUM_THREADS)
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable,
         "train.py",
@@ -168,7 +169,7 @@ def write_summary(out: str, rows: list) -> None:
     Path(out).write_text(json.dumps({"rows": rows, "summary": summary, "complete": True}, indent=2))
     print("| implementation | reached 475 | median env steps | median wall s | wall ratio vs SB3 |")
     print("|---|---|---|---|---|")
-    for s in summary.values():
+    for impl, s in summary.items():
         print(
             f"| {impl} | {s['reached']}/{s['runs']} | {s['median_env_steps']:.0f} | "
             f"{s['median_wall_seconds']:.1f} | {s['wall_ratio_vs_sb3']:.2f} |"

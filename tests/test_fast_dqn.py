@@ -1,6 +1,8 @@
 """agents.fast_dqn: the DQN loss sees the right columns, the lean forward equals RLlib's, and
 RLlib's checkpoints carry the replay buffer."""
 
+import copy
+import functools
 import logging
 import os
 
@@ -20,6 +22,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 
 from agents.config import build_config, make_env
+from agents.modules import ImageDQNTorchRLModule
 from agents.presets import preset_for
 from agents.replay import INDICES, N_STEP, WEIGHTS
 
@@ -48,8 +51,14 @@ def test_lean_forward_equals_rllibs(env_id):
     module.make_target_networks()
     obs = np.stack([env.observation_space.sample() for _ in range(9)])
     batch = {Columns.OBS: torch.from_numpy(obs[:8]), Columns.NEXT_OBS: torch.from_numpy(obs[1:])}
+    rllib_helper = functools.partial(ImageDQNTorchRLModule._qf_forward_helper, module)  # RLlib's dueling sum
     outputs, grads = [], []
-    for forward in (module._forward_train, lambda b: DefaultDQNTorchRLModule._forward_train(module, b)):
+    for lean_helper, forward in [
+        (True, module._forward_train),
+        (False, lambda b: DefaultDQNTorchRLModule._forward_train(module, b)),
+    ]:
+        if not lean_helper:
+            module._qf_forward_helper = rllib_helper
         module.zero_grad()
         out = forward(batch)
         (out[QF_PREDS] ** 2).sum().backward()
@@ -71,7 +80,9 @@ def test_lean_acting_matches_rllibs():
     env = make_env("FaceFusion-v0", preset_for("FaceFusion-v0").get("env_config"))
     module = config.get_rl_module_spec(env=env).build()
     batch = {Columns.OBS: torch.from_numpy(np.stack([env.observation_space.sample() for _ in range(16)]))}
-    expected = DefaultDQNTorchRLModule.forward_inference(module, batch)[Columns.ACTIONS]
+    module._qf_forward_helper = functools.partial(ImageDQNTorchRLModule._qf_forward_helper, module)
+    expected = DefaultDQNTorchRLModule._forward_inference(module, batch)[Columns.ACTIONS]  # RLlib's Q argmax
+    del module._qf_forward_helper
     assert module.training
     torch.testing.assert_close(module.forward_inference(batch)[Columns.ACTIONS], expected)
     module.epsilon_schedule.update = lambda t: None
@@ -79,17 +90,21 @@ def test_lean_acting_matches_rllibs():
     torch.testing.assert_close(module.forward_exploration(batch, t=0)[Columns.ACTIONS], expected)
     assert module.training  # no mode switch (no dropout or batch norm here)
     module.epsilon_schedule.get_current_value = lambda: 1.0
-    compute = module.compute_q_values
+    scores = module._greedy_scores
 
     def masked(b):  # actions 0 and 6 masked out, as an action-masking model would
-        out = dict(compute(b))
-        out[QF_PREDS] = out[QF_PREDS].clone()
-        out[QF_PREDS][:, [0, 6]] = -float("inf")
+        out = scores(b).clone()
+        out[:, [0, 6]] = -float("inf")
         return out
 
-    module.compute_q_values = masked
+    module._greedy_scores = masked
     drawn = torch.cat([module.forward_exploration(batch, t=0)[Columns.ACTIONS] for _ in range(40)])
     assert set(drawn.tolist()) == {1, 2, 3, 4, 5}
+    # epsilon 0.5: half the actions greedy, half uniform over the 5 allowed (1/5 of those greedy)
+    module.epsilon_schedule.get_current_value = lambda: 0.5
+    greedy = masked(batch).argmax(dim=-1)
+    same = torch.stack([module.forward_exploration(batch, t=0)[Columns.ACTIONS] == greedy for _ in range(200)])
+    assert abs(float(same.float().mean()) - 0.6) < 0.04
 
 
 def test_lean_connectors_sample_what_rllibs_pipelines_sample(local_ray):
@@ -163,6 +178,75 @@ def test_td_errors_are_the_double_q_n_step_target(local_ray):
         td = np.concatenate([np.ravel(x) for x in results[0]["default_policy"]["td_error"].peek()])
         np.testing.assert_allclose(td, expected.numpy(), rtol=1e-4, atol=1e-5)
         assert columns[WEIGHTS].dtype == np.float32
+    finally:
+        algo.stop()
+
+
+def test_foreach_global_norm_clipping_equals_rllibs():
+    """The learner's gradient clipping (agents.fast_dqn.clip_gradients) returns RLlib's global
+    norm and leaves the gradients as RLlib's clip_gradients does: clipped, not clipped, with
+    a non-finite gradient, and in RLlib's other modes."""
+    from ray.rllib.utils.torch_utils import clip_gradients as rllib_clip
+
+    from agents.fast_dqn import clip_gradients
+
+    gen = torch.Generator().manual_seed(0)
+    cases = [(scale, by) for scale in (0.01, 100.0) for by in ("global_norm", "norm", "value")]
+    for scale, by in [*cases, (float("inf"), "global_norm")]:
+        grads = {
+            i: torch.randn(shape, generator=gen) * 3.0 for i, shape in enumerate([(4, 256), (256,), (256, 2), (2,)])
+        }
+        grads[1] = grads[1] * scale
+        theirs, ours = {k: v.clone() for k, v in grads.items()}, {k: v.clone() for k, v in grads.items()}
+        norm_theirs = rllib_clip(theirs, grad_clip=10.0, grad_clip_by=by)
+        norm_ours = clip_gradients(ours, grad_clip=10.0, grad_clip_by=by)
+        if by == "global_norm":
+            torch.testing.assert_close(norm_ours, norm_theirs)
+        for k in grads:
+            torch.testing.assert_close(ours[k], theirs[k], equal_nan=True)
+    clipped = {0: torch.full((3,), 100.0)}
+    clip_gradients(clipped, grad_clip=1.0, grad_clip_by="global_norm")
+    assert abs(float(clipped[0].norm()) - 1.0) < 1e-4  # the check above can fail
+
+
+def test_k_updates_per_call_report_what_logging_every_update_reports(local_ray, monkeypatch):
+    """Values logged with window=1 are logged on the last of a call's k updates only; the
+    call's results (loss statistics, gradient norm, all k batches' TD errors) are those of
+    logging every update."""
+    import agents.fast_dqn as fast_dqn
+
+    algo = small_cartpole().build_algo()
+    try:
+        algo.train()
+        learner, buffer = algo.learner_group._learner, algo.local_replay_buffer
+        module, optimizer = learner.module["default_policy"], learner.get_optimizer("default_policy")
+        columns = buffer.sample(4 * 64)
+        columns.pop(INDICES)
+        start = copy.deepcopy((module.state_dict(), optimizer.state_dict()))
+        results = []
+        for quiet in (True, False):
+            if not quiet:
+                monkeypatch.setattr(fast_dqn, "_LastValuesOnly", lambda metrics: metrics)
+            module.load_state_dict(start[0])
+            optimizer.load_state_dict(copy.deepcopy(start[1]))
+            out = algo.learner_group.update(
+                batch=MultiAgentBatch({"default_policy": SampleBatch(dict(columns))}, 4 * 64),
+                timesteps={"num_env_steps_sampled_lifetime": 0},  # no target-net sync in between
+                fast_updates=4,
+            )[0]["default_policy"]
+            # counters of calls (lifetime sums, the weights sequence number) differ by design
+            results.append({k: v.peek() for k, v in out.items() if "lifetime" not in k and k != "weights_seq_no"})
+        quiet, every = results
+        assert quiet.keys() == every.keys()
+        assert {"qf_loss", "td_error_mean", "gradients_default_optimizer_global_norm"} <= set(quiet)
+        td = [np.concatenate([np.ravel(x) for x in r.pop("td_error")]) for r in results]
+        assert len(td[0]) == 4 * 64
+        np.testing.assert_allclose(td[0], td[1], rtol=1e-5)
+        for key in quiet:
+            np.testing.assert_allclose(
+                np.asarray(quiet[key], float), np.asarray(every[key], float), rtol=1e-5, err_msg=key
+            )
+        assert abs(quiet["td_error_mean"] - td[0][-64:].mean()) < 1e-4  # the last update's
     finally:
         algo.stop()
 
