@@ -107,6 +107,32 @@ def test_lean_acting_matches_rllibs():
     assert abs(float(same.float().mean()) - 0.6) < 0.04
 
 
+def test_lean_update_skips_the_mode_switch_only_when_it_changes_nothing():
+    """forward_train skips RLlib's per-update `train()` recursion when the module is already in
+    train mode and has no dropout or batch norm; otherwise it switches as RLlib does."""
+    from torch import nn
+
+    config = build_config("CartPole-v1", preset_for("CartPole-v1"))
+    env = make_env("CartPole-v1")
+    module = config.get_rl_module_spec(env=env).build()
+    module.make_target_networks()
+    obs = torch.from_numpy(np.stack([env.observation_space.sample() for _ in range(9)]))
+    batch = {Columns.OBS: obs[:8], Columns.NEXT_OBS: obs[1:]}
+    switches = []
+    train = module.train
+    module.train = lambda mode=True: (switches.append(mode), train(mode))[1]
+    out = module.forward_train(batch)
+    assert switches == [] and module.training
+    torch.testing.assert_close(out[QF_PREDS], module._forward_train(batch)[QF_PREDS])
+    train(False)  # in eval mode (after evaluation, say): switched back as RLlib does
+    module.forward_train(batch)
+    assert switches == [True] and module.training
+    module.dropout = nn.Dropout(0.5)  # a mode-dependent layer: always RLlib's switch
+    del module._mode_free_cache
+    module.forward_train(batch)
+    assert switches == [True, True]
+
+
 def test_lean_connectors_sample_what_rllibs_pipelines_sample(local_ray):
     """The fast path's one-piece connector pipelines: the same seed, weights and exploration
     draws give the same episodes as RLlib's default pipelines (observations, actions, rewards)."""
