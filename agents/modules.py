@@ -120,7 +120,7 @@ class LeanDQNTorchRLModule(ImageDQNTorchRLModule):
         actions = q.argmax(dim=-1)
         self.epsilon_schedule.update(t)
         explore = torch.rand(q.shape[0], device=q.device) < self.epsilon_schedule.get_current_value()
-        if explore.any():  # random actions drawn only when needed (late in training: 1 step in 25)
+        if explore.any():  # random actions drawn only when needed (late in training: 1 env step in 20-25)
             allowed = torch.isfinite(q) | (q > 0)  # -inf: masked out
             random = torch.multinomial(allowed.float(), num_samples=1).squeeze(1)
             actions = torch.where(explore, random, actions)

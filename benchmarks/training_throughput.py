@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from agents.config import build_config, conv_filters_for, make_env
+from agents.learner_threads import process_cores
 from agents.presets import preset_for
 from agents.replay import INDICES
 
@@ -322,7 +323,7 @@ def side_by_side(env_id: str, seconds: float, repeats: int, gpus: float = 0.0, e
 def threads(env_id: str, seconds: float, repeats: int) -> dict:
     """The learner's torch threads: 1 against "auto", interleaved in one process (acting keeps
     one thread in both), and bare torch per update at 1 and at every core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = process_cores()
     envs = preset_for(env_id)["env_runners"].get("num_envs_per_env_runner", 1)
     algos = {
         name: build(env_id, "fast", envs=envs, learner_threads=setting)
