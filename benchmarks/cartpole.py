@@ -40,7 +40,7 @@ SB3_ZOO = dict(
 SB3_ZOO_TIMESTEPS = 50_000
 
 
-def run_ours(seed: int, runners: int, max_steps: int, max_minutes: float) -> dict:
+def run_ours(seed: int, runners: int, max_steps: int, max_minutes: float, config: str | None = None) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-cartpole-")) / "run"
     # one torch thread, as SB3 here (the learner's "auto" threads follow OMP_NUM_THREADS)
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "OMP_NUM_THREADS": "1"}
@@ -64,13 +64,13 @@ def run_ours(seed: int, runners: int, max_steps: int, max_minutes: float) -> dic
         "--checkpoint-every",
         "0",
         "--no-progress",
-    ]
+    ] + (["--config", config] if config else [])
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     result = json.loads((run_dir / "result.json").read_text())
     return {
-        "impl": f"ours ({runners} runners)",
+        "impl": f"ours ({runners} runners{', ' + Path(config).stem if config else ''})",
         "seed": seed,
         "reached": result["stopped_because"] == "stop_return",
         "env_steps": result["env_steps"],
@@ -137,16 +137,27 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/cartpole.json")
     p.add_argument("--max-steps", type=int, default=MAX_STEPS, help="give up on a run after this many env steps")
     p.add_argument("--max-minutes", type=float, default=30.0, help="give up on one of our runs after this long")
+    p.add_argument(
+        "--configs",
+        nargs="+",
+        default=[None],
+        help="train.py --config JSON files: our runs with each (a preset variant), beside the preset itself "
+        "when 'preset' is one of them (default: the preset alone)",
+    )
+    p.add_argument("--no-sb3", action="store_true", help="our runs only (preset sweeps)")
     args = p.parse_args()
     rows = []
     for seed in args.seeds:  # interleaved, so machine load affects every contender alike
-        rows.append(run_sb3(seed, args.max_steps))
-        print(rows[-1], flush=True)
-        partial(args.out, rows)
-        for runners in args.runners:
-            rows.append(run_ours(seed, runners, args.max_steps, args.max_minutes))
+        if not args.no_sb3:
+            rows.append(run_sb3(seed, args.max_steps))
             print(rows[-1], flush=True)
             partial(args.out, rows)
+        for runners in args.runners:
+            for config in args.configs:
+                config = None if config in (None, "preset") else config
+                rows.append(run_ours(seed, runners, args.max_steps, args.max_minutes, config))
+                print(rows[-1], flush=True)
+                partial(args.out, rows)
     write_summary(args.out, rows)
 
 
@@ -162,9 +173,9 @@ def write_summary(out: str, rows: list) -> None:
             "median_env_steps": statistics.median(r["env_steps"] for r in rs),
             "median_wall_seconds": statistics.median(r["wall_seconds"] for r in rs),
         }
-    sb3 = summary["sb3 (zoo)"]["median_wall_seconds"]
+    sb3 = summary.get("sb3 (zoo)", {}).get("median_wall_seconds")
     for s in summary.values():
-        s["wall_ratio_vs_sb3"] = round(s["median_wall_seconds"] / sb3, 2)
+        s["wall_ratio_vs_sb3"] = round(s["median_wall_seconds"] / sb3, 2) if sb3 else None
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps({"rows": rows, "summary": summary, "complete": True}, indent=2))
     print("| implementation | reached 475 | median env steps | median wall s | wall ratio vs SB3 |")
@@ -172,7 +183,7 @@ def write_summary(out: str, rows: list) -> None:
     for impl, s in summary.items():
         print(
             f"| {impl} | {s['reached']}/{s['runs']} | {s['median_env_steps']:.0f} | "
-            f"{s['median_wall_seconds']:.1f} | {s['wall_ratio_vs_sb3']:.2f} |"
+            f"{s['median_wall_seconds']:.1f} | {s['wall_ratio_vs_sb3'] or '-'} |"
         )
 
 

@@ -191,6 +191,16 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
+def gaussian_blur(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
+    """(N, C, H, W) blurred by a 5 x 5 Gaussian of `sigma` px, edges replicated."""
+    r = torch.arange(-2, 3, dtype=x.dtype, device=x.device)
+    g = torch.exp(-(r**2) / (2 * sigma**2))
+    g = g / g.sum()
+    c = x.shape[1]
+    kernel = (g[:, None] * g[None, :]).expand(c, 1, 5, 5)
+    return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate"), kernel, groups=c)
+
+
 def augment(
     x: torch.Tensor,
     generator: torch.Generator,
@@ -198,12 +208,21 @@ def augment(
     brightness: float = 0.1,
     contrast: float = 0.1,
     saturation: float = 0.1,
+    sharpen: float = 0.0,
+    noise: float = 0.0,
 ) -> torch.Tensor:
-    """Random horizontal flips and small colour jitter of a [-1, 1] batch (N, 3, H, W)."""
+    """Random horizontal flips and small colour jitter of a [-1, 1] batch (N, 3, H, W); with
+    `sharpen` and `noise`, half the crops also get an unsharp mask of amount up to `sharpen`
+    and sensor noise of sigma up to `noise` (in [0, 1] intensity units): fine detail that a
+    sharp real photo has and a blurry, upsampled training face does not."""
     n = len(x)
 
     def factor(amount: float) -> torch.Tensor:
         return 1.0 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * amount
+
+    def some(amount: float) -> torch.Tensor:  # 0 for half the batch, else uniform in [0, amount]
+        on = torch.rand(n, 1, 1, 1, generator=generator) < 0.5
+        return torch.rand(n, 1, 1, 1, generator=generator) * amount * on
 
     flips = torch.rand(n, generator=generator) < flip
     x = torch.where(flips[:, None, None, None], x.flip(3), x)
@@ -213,4 +232,8 @@ def augment(
     x = (x - mean) * factor(contrast) + mean
     grey = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
     x = (x - grey) * factor(saturation) + grey
+    if sharpen:
+        x = x + some(sharpen) * (x - gaussian_blur(x))
+    if noise:
+        x = x + some(noise) * torch.randn(x.shape, generator=generator)
     return x.clamp(0, 1) * 2 - 1

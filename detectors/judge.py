@@ -27,6 +27,8 @@ scores_<kind>.png (score histograms, real vs each blend).
 from __future__ import annotations
 
 import argparse
+import copy
+import itertools
 import os
 import sys
 import time
@@ -72,8 +74,18 @@ class Settings:
         metavar="W",
     )
     batch_size: int = option(64, "real crops per batch; as many fused in fine-tuning")
+    paired: bool = option(False, "fused crops made on the batch's real photos (a photo is no cue to its label)")
+    highpass: bool = option(False, "the networks see each crop's fine detail (crop minus its blur), not the crop")
+    shift: float = option(0.04, "crop jitter: box centre shift, in box sides (reals and fused alike)")
+    zoom: float = option(0.06, "crop jitter: log box-side scale (reals and fused alike)")
+    sharpen: float = option(0.0, "augmentation: unsharp mask up to this amount on half the crops (both classes)")
+    noise: float = option(0.0, "augmentation: sensor noise of sigma up to this (0-1 intensity) on half the crops")
     lr: float = option(1e-3, "learning rate of the autoencoder and the head")
     encoder_lr: float = option(3e-4, "encoder learning rate in fine-tuning (keeps the pretrained features)")
+    weight_decay: float = option(0.0, "AdamW weight decay in fine-tuning")
+    select_every: int = option(
+        0, "score the validation faces every N fine-tuning batches and keep the best (ROC AUC, all groups); 0: the last"
+    )
     val_fraction: float = option(0.2, "fraction of the training faces held for the threshold")
     false_alarms: float = option(0.05, "threshold: this fraction of validation reals flagged")
     real_copies: int = option(8, "crops per face in validation/test real sets (plain, mirror, jittered)")
@@ -152,18 +164,19 @@ def train(settings: Settings) -> dict:
             f"--faces {s.faces}: the judge's validation split has {len(val_faces)} faces; "
             "it needs faces of two photos or more (use more faces or --val-fraction)"
         )
-    sampler = JudgeSampler(train_faces, np.random.default_rng(s.seed))
+    sampler = JudgeSampler(train_faces, np.random.default_rng(s.seed), shift=s.shift, zoom=s.zoom)
+    val = _validation_set(s, val_faces)
     b, t0 = s.batch_size, time.perf_counter()
     history: dict[str, list[float]] = {"ae_loss": [], "clf_loss": []}
     pool = ThreadPoolExecutor(1)
     bar = tqdm(total=s.ae_iters + s.clf_iters, disable=not s.progress, desc="judge", unit="batch")
     try:
         # (1) autoencoder on real crops: features of what a face crop looks like, no labels
-        ae = AutoEncoder(WIDTHS)
+        ae = AutoEncoder(WIDTHS, s.highpass)
 
         def reconstruction(crops):
-            x = data.augment(data.to_tensor(crops), aug)
-            return F.mse_loss(ae(x), x)
+            x = data.augment(data.to_tensor(crops), aug, sharpen=s.sharpen, noise=s.noise)
+            return F.mse_loss(ae(x), ae.target(x))
 
         opt = torch.optim.Adam(ae.parameters(), lr=s.lr)
         _fit(
@@ -177,28 +190,41 @@ def train(settings: Settings) -> dict:
         files.save_state_dict(ae, os.path.join(s.out, AUTOENCODER))
 
         # (2) its encoder + a logistic-regression head, fine-tuned on real (0) vs fused (1)
-        net = JudgeNet(WIDTHS, SIZE)
+        net = JudgeNet(WIDTHS, SIZE, highpass=s.highpass)
         net.encoder.load_state_dict(ae.encoder.state_dict())
 
         def classification(batch):
             crops, labels = batch
             return F.binary_cross_entropy_with_logits(
-                net(data.augment(data.to_tensor(crops), aug)), torch.from_numpy(labels)
+                net(data.augment(data.to_tensor(crops), aug, sharpen=s.sharpen, noise=s.noise)),
+                torch.from_numpy(labels),
             )
 
-        opt = torch.optim.Adam(
-            [{"params": net.encoder.parameters(), "lr": s.encoder_lr}, {"params": net.head.parameters(), "lr": s.lr}]
+        opt = torch.optim.AdamW(
+            [{"params": net.encoder.parameters(), "lr": s.encoder_lr}, {"params": net.head.parameters(), "lr": s.lr}],
+            weight_decay=s.weight_decay,
         )
-        batches = _batches(pool, lambda: sampler.batch(b, b, s.kind_weights), s.clf_iters)
-        _fit(classification, opt, batches, bar, "classifier", history["clf_loss"])
+        batches = _batches(pool, lambda: sampler.batch(b, b, s.kind_weights, s.paired), s.clf_iters)
+        every = s.select_every or s.clf_iters
+        best = (-1.0, 0, None)
+        history["val_auc"] = []
+        for start in range(0, s.clf_iters, every):
+            chunk = itertools.islice(batches, min(every, s.clf_iters - start))
+            _fit(classification, opt, chunk, bar, "classifier", history["clf_loss"])
+            auc = _validation_auc(net, val)
+            history["val_auc"].append((start + every, auc))
+            if auc > best[0]:
+                best = (auc, start + every, copy.deepcopy(net.state_dict()))
+        net.load_state_dict(best[2])
     finally:
         pool.shutdown(cancel_futures=True)
         bar.close()
-    meta = _calibrate(Judge(net, 0.5, SIZE), s, val_faces)
+    meta = _calibrate(Judge(net, 0.5, SIZE), s, val)
+    meta["selected_batch"] = best[1]
     meta.update(
         train_faces=list(train_faces.files),
         elapsed_s=round(time.perf_counter() - t0, 1),
-        history={k: [round(v, 5) for v in vs] for k, vs in history.items()},
+        history={k: [v if isinstance(v, tuple) else round(v, 5) for v in vs] for k, vs in history.items()},
     )
     files.save_state_dict(net, os.path.join(s.out, WEIGHTS))
     files.write_json(os.path.join(s.out, SETTINGS), meta)
@@ -206,19 +232,44 @@ def train(settings: Settings) -> dict:
     return score(s.out, s.faces, n=s.n_eval, seed=s.seed + 3, real_copies=s.real_copies)
 
 
-def _calibrate(judge: Judge, s: Settings, val_faces) -> dict:
+@dataclass
+class ValidationSet:
+    """The judge's validation crops, drawn once: real crops and every (kind, blend) group."""
+
+    faces: object
+    real: np.ndarray
+    fused: np.ndarray
+
+
+def _validation_set(s: Settings, val_faces) -> ValidationSet:
+    val = JudgeSampler(val_faces, np.random.default_rng(s.seed + 2))
+    fused = np.concatenate([val.fused_set(k, bl, s.n_eval) for k in KINDS for bl in BLENDS])
+    return ValidationSet(val_faces, val.real_set(s.real_copies), fused)
+
+
+def _validation_auc(net: JudgeNet, val: ValidationSet) -> float:
+    """ROC AUC of real vs all fused validation crops (the net left in training mode)."""
+    from sklearn.metrics import roc_auc_score
+
+    judge = Judge(net, 0.5, SIZE)  # puts the net in eval mode
+    p = np.r_[judge.logits(val.real), judge.logits(val.fused)]
+    net.train()
+    return round(float(roc_auc_score(np.r_[np.zeros(len(val.real)), np.ones(len(val.fused))], p)), 5)
+
+
+def _calibrate(judge: Judge, s: Settings, val: ValidationSet) -> dict:
     """The threshold on the judge's own validation faces (`false_alarms` of real crops flagged)
     and judge.json's other fields."""
-    val = JudgeSampler(val_faces, np.random.default_rng(s.seed + 2))
-    val_real = judge(val.real_set(s.real_copies))
+    val_real = judge(val.real)
     threshold = float(np.quantile(val_real, 1 - s.false_alarms, method="higher"))
-    val_fused = np.concatenate([judge(val.fused_set(k, bl, s.n_eval)) for k in KINDS for bl in BLENDS])
+    val_fused = judge(val.fused)
     return {
         "settings": asdict(s),
         "widths": list(WIDTHS),
+        "highpass": s.highpass,
         "image_size": SIZE,
         "threshold": threshold,
-        "val_faces": list(val_faces.files),
+        "val_faces": list(val.faces.files),
         "validation": {**group_metrics(val_real, val_fused, threshold), "n_real": len(val_real)},
     }
 
@@ -281,21 +332,26 @@ def score(
     for k in KINDS:
         _histogram(real, {bl: scores[k, bl] for bl in BLENDS}, t, k, os.path.join(out, f"scores_{k}.png"))
     _reconstructions(
-        os.path.dirname(judge.source), real_crops[:: max(1, real_copies)][:16], os.path.join(out, "reconstructions.png")
+        os.path.dirname(judge.source),
+        real_crops[:: max(1, real_copies)][:16],
+        os.path.join(out, "reconstructions.png"),
+        judge.highpass,
     )
     return metrics
 
 
-def _reconstructions(checkpoint_dir: str, crops: np.ndarray, path: str) -> None:
-    """Held-out real crops (top row) over the autoencoder's reconstructions (bottom row)."""
+def _reconstructions(checkpoint_dir: str, crops: np.ndarray, path: str, highpass: bool) -> None:
+    """Held-out real crops (top row) over the autoencoder's reconstructions (bottom row; with
+    `highpass`, the fine detail it reconstructs in between)."""
     file = os.path.join(checkpoint_dir, AUTOENCODER)
     if not os.path.isfile(file) or not len(crops):
         return
-    ae = AutoEncoder(WIDTHS)
+    ae = AutoEncoder(WIDTHS, highpass)
     ae.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
     with torch.no_grad():
-        rec = data.to_uint8(ae.eval()(data.to_tensor(crops)))
-    files.write_png(path, files.grid(np.concatenate([crops, rec]), cols=len(crops)))
+        x = data.to_tensor(crops)
+        rows = [crops] + ([data.to_uint8(ae.target(x))] if highpass else []) + [data.to_uint8(ae.eval()(x))]
+    files.write_png(path, files.grid(np.concatenate(rows), cols=len(crops)))
 
 
 def _histogram(real: np.ndarray, fused: dict, threshold: float, kind: str, path: str) -> None:

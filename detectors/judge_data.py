@@ -76,16 +76,20 @@ class JudgeSampler:
         box = self._box(self.geometry(target, target).box, jitter)
         return fusion.face_crop(self.faces.images[target], box, self.size)
 
-    def reals(self, n: int) -> np.ndarray:
-        """(n, size, size, 3) jittered real crops of random faces."""
-        return np.stack([self.real(int(self.rng.integers(len(self.faces)))) for _ in range(n)])
+    def targets(self, n: int) -> np.ndarray:
+        return self.rng.integers(len(self.faces), size=n)
 
-    def fused(self, kind: str, blend: str, jitter: bool = True) -> np.ndarray:
-        """One fused crop of `kind` (see KINDS) with `blend`, on a random target face."""
+    def reals(self, n: int, targets=None) -> np.ndarray:
+        """(n, size, size, 3) jittered real crops of random faces (or of `targets`)."""
+        targets = self.targets(n) if targets is None else targets
+        return np.stack([self.real(int(t)) for t in targets])
+
+    def fused(self, kind: str, blend: str, jitter: bool = True, target: int | None = None) -> np.ndarray:
+        """One fused crop of `kind` (see KINDS) with `blend`, on a random target face (or `target`)."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         r = self.rng
-        t = int(r.integers(len(self.faces)))
+        t = int(r.integers(len(self.faces))) if target is None else int(target)
         swap = kind in ("random_swap", "aligned") or (kind == "misplaced" and r.random() < 0.5)
         s = data.other_photo(self.faces, t, r) if swap else t
         geo = self.geometry(t, s)
@@ -97,15 +101,21 @@ class JudgeSampler:
             place = data.env_placement(r, geo.face_px, self.faces.canvas)
         return fused_crop(self.faces, t, s, data.placed(geo, *place), self._box(geo.box, jitter), blend, self.size)
 
-    def batch(self, n_real: int, n_fused: int, kind_weights=None) -> tuple[np.ndarray, np.ndarray]:
+    def batch(
+        self, n_real: int, n_fused: int, kind_weights=None, paired: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Training batch: (crops, labels 1 = fused); fused crops of a kind drawn with
-        `kind_weights` (per KINDS; default uniform) and a uniformly drawn blend."""
+        `kind_weights` (per KINDS; default uniform) and a uniformly drawn blend. `paired`: the
+        fused crops are made on the real crops' photos (in turn), so a photo is never a cue
+        to its label and only what fusion changes is."""
         r = self.rng
-        reals = list(self.reals(n_real))
+        targets = self.targets(n_real)
+        reals = list(self.reals(n_real, targets))
         kinds = r.choice(
             len(KINDS), n_fused, p=None if kind_weights is None else np.divide(kind_weights, sum(kind_weights))
         )
-        fakes = [self.fused(KINDS[k], BLENDS[r.integers(len(BLENDS))]) for k in kinds]
+        on = np.resize(targets, n_fused) if paired else [None] * n_fused
+        fakes = [self.fused(KINDS[k], BLENDS[r.integers(len(BLENDS))], target=t) for k, t in zip(kinds, on)]
         return np.stack(reals + fakes), np.r_[np.zeros(n_real), np.ones(n_fused)].astype(np.float32)
 
     def real_set(self, copies: int = 8) -> np.ndarray:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from . import files
+from .data import gaussian_blur
 
 WEIGHTS, AUTOENCODER, SETTINGS = files.JUDGE, files.AUTOENCODER, "judge.json"
 WIDTHS = (32, 64, 128, 128)  # encoder feature maps: 64 -> 32 -> 16 -> 8 -> 4 px
@@ -36,16 +37,31 @@ def _up(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
 
 
-class Encoder(nn.Module):
-    """(N, 3, 64, 64) in [-1, 1] -> (N, widths[-1], 4, 4) code."""
+class HighPass(nn.Module):
+    """x minus its Gaussian blur (sigma 1 px), x `gain`: the image's fine detail alone, the
+    forensic front end (SRM-style residuals): a seam is fine detail, a face's identity mostly
+    is not, so a detector on residuals has less to memorise its few training faces by."""
 
-    def __init__(self, widths: tuple[int, ...] = WIDTHS):
+    def __init__(self, gain: float = 4.0):
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - gaussian_blur(x)) * self.gain).clamp(-1, 1)
+
+
+class Encoder(nn.Module):
+    """(N, 3, 64, 64) in [-1, 1] -> (N, widths[-1], 4, 4) code; `highpass`: of the crop's
+    fine detail (`HighPass`), which is then also what the autoencoder reconstructs."""
+
+    def __init__(self, widths: tuple[int, ...] = WIDTHS, highpass: bool = False):
         super().__init__()
         chans = (3, *widths)
+        self.prepare = HighPass() if highpass else nn.Identity()
         self.main = nn.Sequential(*[_down(a, b, norm=i > 0) for i, (a, b) in enumerate(itertools.pairwise(chans))])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x)
+        return self.main(self.prepare(x))
 
 
 class Decoder(nn.Module):
@@ -63,9 +79,14 @@ class Decoder(nn.Module):
 
 
 class AutoEncoder(nn.Module):
-    def __init__(self, widths: tuple[int, ...] = WIDTHS):
+    """Encoder + decoder; reconstructs the encoder's input view of x (`target(x)`)."""
+
+    def __init__(self, widths: tuple[int, ...] = WIDTHS, highpass: bool = False):
         super().__init__()
-        self.encoder, self.decoder = Encoder(widths), Decoder(widths)
+        self.encoder, self.decoder = Encoder(widths, highpass), Decoder(widths)
+
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder.prepare(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
@@ -74,9 +95,11 @@ class AutoEncoder(nn.Module):
 class JudgeNet(nn.Module):
     """Encoder + logistic-regression head: (N, 3, 64, 64) -> logits (N,) of "fused"."""
 
-    def __init__(self, widths: tuple[int, ...] = WIDTHS, image_size: int = 64, dropout: float = 0.2):
+    def __init__(
+        self, widths: tuple[int, ...] = WIDTHS, image_size: int = 64, dropout: float = 0.2, highpass: bool = False
+    ):
         super().__init__()
-        self.encoder = Encoder(widths)
+        self.encoder = Encoder(widths, highpass)
         side = image_size // 2 ** len(widths)
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(widths[-1] * side * side, 1))
 
@@ -103,6 +126,7 @@ class Judge:
 
     def __init__(self, net: JudgeNet, threshold: float, image_size: int, source: str | None = None):
         self.net, self.threshold, self.image_size, self.source = net.eval(), float(threshold), image_size, source
+        self.highpass = isinstance(net.encoder.prepare, HighPass)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike) -> Judge:
@@ -112,6 +136,7 @@ class Judge:
             with open(settings_file) as f:
                 meta = json.load(f)
             widths, size, threshold = tuple(meta["widths"]), int(meta["image_size"]), float(meta["threshold"])
+            highpass = bool(meta.get("highpass", False))  # judges before it existed: False
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(
                 f"judge settings {settings_file!r}: expected the JSON `python -m detectors.judge "
@@ -119,7 +144,7 @@ class Judge:
             ) from exc
         try:
             state = torch.load(file, map_location="cpu", weights_only=True)
-            net = JudgeNet(widths, size)
+            net = JudgeNet(widths, size, highpass=highpass)
             net.load_state_dict(state)
         except Exception as exc:  # not a torch file, pickled objects, wrong keys or shapes
             raise ValueError(

@@ -3,6 +3,7 @@ checkpoints, what it is trained and tested on, and errors for the wrong checkpoi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -176,3 +177,61 @@ def test_wrong_checkpoint_errors(dry_judge, dry_critic, tmp_path, capsys):
     assert judge_cli.main(["score", "--checkpoint", str(dry_critic)]) == 2
     err = capsys.readouterr().err
     assert "discriminator" in err and "expected a realism judge" in err and len(err.splitlines()) == 1
+
+
+def test_highpass_front_end_sees_fine_detail_only():
+    """The high-pass judge's input is the crop minus its blur: flat regions and uniform
+    brightness are nothing to it; an edge (a seam) is something, and only near the edge."""
+    from detectors.judge_model import HighPass
+
+    hp = HighPass()
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.allclose(hp(flat), torch.zeros_like(flat), atol=1e-6)
+    step = flat.clone()
+    step[..., 8:] = -0.3  # a vertical edge between columns 7 and 8
+    out = hp(step).abs().amax(dim=(0, 1, 2))
+    assert out[6:10].min() > 0.05 and out[:6].max() < 1e-6 and out[10:].max() < 1e-6
+    torch.manual_seed(0)
+    net = JudgeNet(highpass=True).eval()
+    x = torch.rand(4, 3, 64, 64) * 0.5 - 0.25
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), net(x + 0.2))
+        assert not torch.allclose(JudgeNet().eval()(x), JudgeNet().eval()(x + 0.2))
+
+
+def test_select_every_keeps_the_best_validation_state(tmp_path, monkeypatch):
+    """With --select-every, the judge saved is the state at its best validation AUC, not the
+    last one; judge.json names the batch and the history has every evaluation."""
+    states, aucs = [], iter([0.7, 0.9, 0.6])
+
+    def fake_auc(net, val):
+        states.append({k: v.clone() for k, v in net.state_dict().items()})
+        return next(aucs)
+
+    monkeypatch.setattr(judge_cli, "_validation_auc", fake_auc)
+    s = judge_cli.Settings(
+        out=str(tmp_path), ae_iters=1, clf_iters=6, select_every=2, batch_size=4, n_eval=2, real_copies=2
+    )
+    judge_cli.train(dataclasses.replace(s, progress=False))
+    meta = json.loads((tmp_path / "judge.json").read_text())
+    assert meta["selected_batch"] == 4 and [b for b, _ in meta["history"]["val_auc"]] == [2, 4, 6]
+    saved = torch.load(tmp_path / "judge.pt", weights_only=True)
+    assert len(states) == 3 and not torch.equal(states[1]["head.2.weight"], states[2]["head.2.weight"])
+    for k, v in saved.items():
+        torch.testing.assert_close(v, states[1][k])
+
+
+def test_detail_augmentation():
+    """sharpen/noise change about half the crops of a batch; a flat crop stays flat under
+    sharpening; both off, the augmentation is what it was (same random stream)."""
+    from detectors import data
+
+    x = torch.rand(64, 3, 8, 8) * 2 - 1
+    plain = data.augment(x, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(plain, data.augment(x, torch.Generator().manual_seed(1), sharpen=0.0, noise=0.0))
+    noisy = data.augment(x, torch.Generator().manual_seed(1), noise=0.05)
+    changed = (noisy - data.augment(x, torch.Generator().manual_seed(1), noise=0.05 * 1e-6)).abs().amax(dim=(1, 2, 3))
+    assert 16 < int((changed > 1e-3).sum()) < 48
+    flat = torch.zeros(8, 3, 8, 8)
+    out = data.augment(flat, torch.Generator().manual_seed(2), sharpen=2.0, brightness=0, contrast=0, saturation=0)
+    torch.testing.assert_close(out, flat)
