@@ -146,7 +146,9 @@ def evaluate(
         },
     }
     if judge_net is not None:
-        meta.update(judge=judge_net.source, judge_threshold=judge_net.threshold)
+        meta.update(
+            judge=judge_net.source, judge_threshold=judge_net.threshold, judge_threshold_logit=judge_net.threshold_logit
+        )
     metrics = {**results, "meta": meta}
     atomic_write_json(out / "metrics.json", metrics)
     _write_pictures(out, recordings["policy"])
@@ -213,7 +215,7 @@ def markdown_report(metrics: dict) -> str:
             "",
             (
                 f"Independent realism judge `{meta['judge']}` (never trained on policy outputs): mean "
-                f"P(fused) / detection rate at its threshold {meta['judge_threshold']:.3f} (5% false alarms "
+                f"P(fused) / detection rate at its threshold (logit {meta['judge_threshold_logit']:.2f}; 5% false alarms "
                 "on its validation real crops), the final placement fused with each blend mode:"
             ),
             "",

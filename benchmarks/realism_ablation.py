@@ -209,7 +209,8 @@ def table(runs: list[dict], judge_meta: dict | None) -> tuple[dict, str]:
     if judge_meta:
         lines += [
             "",
-            f"Judge threshold {judge_meta['threshold']:.3f} (5% false alarms on its validation real "
+            f"Judge threshold: logit {judge_meta.get('threshold_logit', float('nan')):.2f}, P {judge_meta['threshold']:.6f} "
+            "(5% false alarms on its validation real "
             "crops). Every run is evaluated on the same held-out episodes; the baselines are "
             "shown once (they do not depend on the run).",
         ]

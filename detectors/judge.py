@@ -52,6 +52,7 @@ from .judge_model import (
     AutoEncoder,
     Judge,
     JudgeNet,
+    sigmoid,
 )
 from .train import FACES_HELP, THREADS_HELP
 
@@ -64,7 +65,7 @@ class Settings:
     out: str = option("runs/judge", "output dir (judge.pt, judge.json, metrics.json, plots)")
     seed: int = option(7, "the judge's own seed (not the critic's 0): initialisation, crops and split")
     ae_iters: int = option(600, "autoencoder batches (real crops only)")
-    clf_iters: int = option(1200, "fine-tuning batches (real + fused)")
+    clf_iters: int = option(2400, "fine-tuning batches (real + fused)")
     # more of the hard kinds, near-real random starts and aligned swaps; far-off placements are learnt from few
     kind_weights: tuple[float, ...] = option(
         (0.35, 0.15, 0.15, 0.35),
@@ -75,7 +76,9 @@ class Settings:
     )
     batch_size: int = option(64, "real crops per batch; as many fused in fine-tuning")
     paired: bool = option(False, "fused crops made on the batch's real photos (a photo is no cue to its label)")
-    highpass: bool = option(False, "the networks see each crop's fine detail (crop minus its blur), not the crop")
+    highpass: bool = option(
+        True, "the networks see the crop itself, not its fine detail (crop minus its blur)", flag="--no-highpass"
+    )
     shift: float = option(0.04, "crop jitter: box centre shift, in box sides (reals and fused alike)")
     zoom: float = option(0.06, "crop jitter: log box-side scale (reals and fused alike)")
     sharpen: float = option(0.0, "augmentation: unsharp mask up to this amount on half the crops (both classes)")
@@ -84,7 +87,8 @@ class Settings:
     encoder_lr: float = option(3e-4, "encoder learning rate in fine-tuning (keeps the pretrained features)")
     weight_decay: float = option(0.0, "AdamW weight decay in fine-tuning")
     select_every: int = option(
-        0, "score the validation faces every N fine-tuning batches and keep the best (ROC AUC, all groups); 0: the last"
+        200,
+        "score the validation faces every N fine-tuning batches and keep the best (ROC AUC, all groups); 0: the last",
     )
     val_fraction: float = option(0.2, "fraction of the training faces held for the threshold")
     false_alarms: float = option(0.05, "threshold: this fraction of validation reals flagged")
@@ -219,7 +223,7 @@ def train(settings: Settings) -> dict:
     finally:
         pool.shutdown(cancel_futures=True)
         bar.close()
-    meta = _calibrate(Judge(net, 0.5, SIZE), s, val)
+    meta = _calibrate(Judge(net, 0.0, SIZE), s, val)
     meta["selected_batch"] = best[1]
     meta.update(
         train_faces=list(train_faces.files),
@@ -251,7 +255,7 @@ def _validation_auc(net: JudgeNet, val: ValidationSet) -> float:
     """ROC AUC of real vs all fused validation crops (the net left in training mode)."""
     from sklearn.metrics import roc_auc_score
 
-    judge = Judge(net, 0.5, SIZE)  # puts the net in eval mode
+    judge = Judge(net, 0.0, SIZE)  # puts the net in eval mode
     p = np.r_[judge.logits(val.real), judge.logits(val.fused)]
     net.train()
     return round(float(roc_auc_score(np.r_[np.zeros(len(val.real)), np.ones(len(val.fused))], p)), 5)
@@ -260,23 +264,24 @@ def _validation_auc(net: JudgeNet, val: ValidationSet) -> float:
 def _calibrate(judge: Judge, s: Settings, val: ValidationSet) -> dict:
     """The threshold on the judge's own validation faces (`false_alarms` of real crops flagged)
     and judge.json's other fields."""
-    val_real = judge(val.real)
+    val_real = judge.logits(val.real)
     threshold = float(np.quantile(val_real, 1 - s.false_alarms, method="higher"))
-    val_fused = judge(val.fused)
+    val_fused = judge.logits(val.fused)
     return {
         "settings": asdict(s),
         "widths": list(WIDTHS),
         "highpass": s.highpass,
         "image_size": SIZE,
-        "threshold": threshold,
+        "threshold_logit": threshold,
+        "threshold": float(sigmoid(threshold)),
         "val_faces": list(val.faces.files),
         "validation": {**group_metrics(val_real, val_fused, threshold), "n_real": len(val_real)},
     }
 
 
 def group_metrics(real: np.ndarray, fused: np.ndarray, threshold: float) -> dict:
-    """Real (negatives) vs fused (positives) scores: ROC AUC, and at `threshold` accuracy,
-    precision, recall (= detection rate) and the false-alarm rate."""
+    """Real (negatives) vs fused (positives) logits: ROC AUC, and at `threshold` (a logit)
+    accuracy, precision, recall (= detection rate) and the false-alarm rate."""
     from sklearn.metrics import roc_auc_score
 
     y = np.r_[np.zeros(len(real)), np.ones(len(fused))]
@@ -290,7 +295,7 @@ def group_metrics(real: np.ndarray, fused: np.ndarray, threshold: float) -> dict
         "precision": tp / max(int(flagged.sum()), 1),
         "recall": tp / max(len(fused), 1),
         "false_alarm_rate": float(flagged[: len(real)].mean()),
-        "mean_p_fake": float(fused.mean()),
+        "mean_p_fake": float(sigmoid(fused).mean()),
     }
 
 
@@ -312,17 +317,22 @@ def score(
     face_set = load_faces(faces).split(split)
     sampler = JudgeSampler(face_set, np.random.default_rng(seed), judge.image_size)
     real_crops = sampler.real_set(real_copies)
-    real = judge(real_crops)
-    scores = {(k, bl): judge(sampler.fused_set(k, bl, n)) for k in KINDS for bl in BLENDS}
-    t = judge.threshold
+    real = judge.logits(real_crops)
+    scores = {(k, bl): judge.logits(sampler.fused_set(k, bl, n)) for k in KINDS for bl in BLENDS}
+    t = judge.threshold_logit
     metrics = {
         "checkpoint": os.path.abspath(judge.source),
         "split": split,
         "faces": len(face_set),
         "seed": seed,
-        "threshold": t,
+        "threshold": judge.threshold,
+        "threshold_logit": t,
         "image_size": judge.image_size,
-        "real": {"n": len(real), "mean_p_fake": float(real.mean()), "false_alarm_rate": float((real > t).mean())},
+        "real": {
+            "n": len(real),
+            "mean_p_fake": float(sigmoid(real).mean()),
+            "false_alarm_rate": float((real > t).mean()),
+        },
         "groups": {f"{k}/{bl}": group_metrics(real, v, t) for (k, bl), v in scores.items()},
         "kinds": {k: group_metrics(real, np.concatenate([scores[k, bl] for bl in BLENDS]), t) for k in KINDS},
         "blends": {bl: group_metrics(real, np.concatenate([scores[k, bl] for k in KINDS]), t) for bl in BLENDS},
@@ -359,12 +369,16 @@ def _histogram(real: np.ndarray, fused: dict, threshold: float, kind: str, path:
 
     fig = Figure(figsize=(6.5, 3.5))
     ax = fig.subplots()
-    bins = np.linspace(0, 1, 41)
+    bins = np.linspace(
+        min(real.min(), *(v.min() for v in fused.values())), max(real.max(), *(v.max() for v in fused.values())), 41
+    )
     ax.hist(real, bins=bins, histtype="step", density=True, lw=1.5, color="k", label=f"real (n={len(real)})")
     for name, s in fused.items():
         ax.hist(s, bins=bins, histtype="step", density=True, lw=1.2, label=f"{kind}/{name} (n={len(s)})")
     ax.axvline(threshold, ls="--", color="grey", lw=1, label="threshold")
-    ax.set(xlabel="judge P(fused)", ylabel="density", title=f"judge scores, {kind} composites vs real")
+    ax.set(
+        xlabel="judge logit of fused (P = sigmoid)", ylabel="density", title=f"judge scores, {kind} composites vs real"
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     files.write_figure(path, fig)
@@ -390,7 +404,7 @@ def summary(metrics: dict) -> str:
     rows = [
         (
             f"Judge `{metrics['checkpoint']}` on {metrics['faces']} {metrics['split']} faces; threshold "
-            f"{metrics['threshold']:.3f} (false alarms on these reals: {metrics['real']['false_alarm_rate']:.1%}, "
+            f"logit {metrics['threshold_logit']:.2f} (false alarms on these reals: {metrics['real']['false_alarm_rate']:.1%}, "
             f"n={metrics['real']['n']})"
         ),
         "",
@@ -415,9 +429,9 @@ def policy_columns(judge: Judge, crops: list[dict[str, np.ndarray]]) -> dict:
     per blend mode the judge's mean P(fused) and its detection rate at its threshold."""
     out = {}
     for bl in BLENDS:
-        p = judge(np.stack([c[bl] for c in crops]))
-        out[f"judge_p_fake_{bl}"] = float(p.mean())
-        out[f"judge_detection_rate_{bl}"] = float((p > judge.threshold).mean())
+        logits = judge.logits(np.stack([c[bl] for c in crops]))
+        out[f"judge_p_fake_{bl}"] = float(sigmoid(logits).mean())
+        out[f"judge_detection_rate_{bl}"] = float((logits > judge.threshold_logit).mean())
     return out
 
 

@@ -8,7 +8,10 @@ different architecture, crop size, seed, data split and weights.
 
     judge = Judge.from_checkpoint("judge_run/")    # dir or judge.pt (+ judge.json beside it)
     p = judge(crops)          # uint8 (N, 64, 64, 3) RGB -> float32 (N,) probability of fused
-    judge.detects(crops)      # p > judge.threshold (5% false alarms on the judge's validation reals)
+    judge.detects(crops)      # logit > judge.threshold_logit (5% false alarms on the judge's validation reals)
+
+Comparisons are made on logits: a fine-tuned judge's probabilities saturate at 1.0 in float32
+(logits of 20-40 are common), and ties at 1.0 would blur both its threshold and its ROC AUC.
 """
 
 from __future__ import annotations
@@ -121,12 +124,22 @@ def resolve(path: str | os.PathLike) -> str:
     return file
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
+
+
 class Judge:
     """Callable judge: uint8 RGB crops -> probability that each is fused (not a real crop)."""
 
-    def __init__(self, net: JudgeNet, threshold: float, image_size: int, source: str | None = None):
-        self.net, self.threshold, self.image_size, self.source = net.eval(), float(threshold), image_size, source
+    def __init__(self, net: JudgeNet, threshold_logit: float, image_size: int, source: str | None = None):
+        self.net, self.image_size, self.source = net.eval(), image_size, source
+        self.threshold_logit = float(threshold_logit)
         self.highpass = isinstance(net.encoder.prepare, HighPass)
+
+    @property
+    def threshold(self) -> float:
+        """The threshold as a probability (float64; see threshold_logit)."""
+        return float(sigmoid(self.threshold_logit))
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike) -> Judge:
@@ -135,7 +148,12 @@ class Judge:
         try:
             with open(settings_file) as f:
                 meta = json.load(f)
-            widths, size, threshold = tuple(meta["widths"]), int(meta["image_size"]), float(meta["threshold"])
+            widths, size = tuple(meta["widths"]), int(meta["image_size"])
+            if "threshold_logit" in meta:
+                threshold = float(meta["threshold_logit"])
+            else:  # judges written before it: a probability
+                p = min(max(float(meta["threshold"]), 1e-12), 1 - 1e-12)
+                threshold = float(np.log(p / (1 - p)))
             highpass = bool(meta.get("highpass", False))  # judges before it existed: False
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(
@@ -172,8 +190,9 @@ class Judge:
         return np.concatenate(out)
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
-        return (1.0 / (1.0 + np.exp(-self.logits(crops)))).astype(np.float32)
+        """Probabilities (float64) that each crop is fused."""
+        return sigmoid(self.logits(crops))
 
     def detects(self, crops: np.ndarray) -> np.ndarray:
         """Boolean (N,): flagged as fused at the validation threshold."""
-        return self(crops) > self.threshold
+        return self.logits(crops) > self.threshold_logit

@@ -82,7 +82,8 @@ def test_checkpoints_load_with_weights_only(dry_judge):
     assert {k.split(".")[0] for k in state} == {"encoder", "head"}
     ae = torch.load(dry_judge / "autoencoder.pt", map_location="cpu", weights_only=True)
     assert {k.split(".")[0] for k in ae} == {"encoder", "decoder"}
-    net = JudgeNet()
+    assert json.loads((dry_judge / "judge.json").read_text())["highpass"] is True  # the default
+    net = JudgeNet(highpass=True)
     net.load_state_dict(state)
     crops = np.random.default_rng(0).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
     with torch.no_grad():  # the judge averages the logits of each crop and its mirror image
@@ -90,9 +91,19 @@ def test_checkpoints_load_with_weights_only(dry_judge):
         expected = torch.sigmoid((net.eval()(x) + net(x.flip(3))) / 2)
     judge = Judge.from_checkpoint(dry_judge / "judge.pt")
     np.testing.assert_allclose(judge(crops), expected.numpy(), atol=1e-6)
-    np.testing.assert_array_equal(judge.detects(crops), judge(crops) > judge.threshold)
+    np.testing.assert_array_equal(judge.detects(crops), judge.logits(crops) > judge.threshold_logit)
     with pytest.raises(ValueError, match=r"\(N, 64, 64, 3\)"):
         judge(crops[:, :32, :32])
+
+
+def test_judges_written_before_highpass_and_logit_thresholds_load(tmp_path):
+    """A judge.json without `highpass` and `threshold_logit` (sessions before 10) loads as a
+    plain-crop judge whose logit threshold is the probability's logit."""
+    torch.save(JudgeNet().state_dict(), tmp_path / "judge.pt")
+    (tmp_path / "judge.json").write_text(json.dumps({"widths": [32, 64, 128, 128], "image_size": 64, "threshold": 0.9}))
+    judge = Judge.from_checkpoint(tmp_path)
+    assert not judge.highpass and judge.threshold_logit == pytest.approx(np.log(9.0))
+    assert judge.threshold == pytest.approx(0.9)
 
 
 def test_env_crop_is_the_training_crop():
@@ -235,3 +246,22 @@ def test_detail_augmentation():
     flat = torch.zeros(8, 3, 8, 8)
     out = data.augment(flat, torch.Generator().manual_seed(2), sharpen=2.0, brightness=0, contrast=0, saturation=0)
     torch.testing.assert_close(out, flat)
+
+
+def test_paired_batches_fuse_onto_the_real_crops_photos(monkeypatch):
+    """paired=True: the i-th fused crop of a batch is made on the i-th real crop's photo (so a
+    photo is never a cue to its label); unpaired, fused crops draw their own photos."""
+    from envs.faces import load_faces
+
+    sampler = JudgeSampler(load_faces("default").split("heldout"), np.random.default_rng(0))
+    reals, fused = [], []
+    real, fuse = sampler.real, sampler.fused
+    monkeypatch.setattr(sampler, "real", lambda t, jitter=True: reals.append(t) or real(t, jitter))
+    monkeypatch.setattr(
+        sampler, "fused", lambda *a, target=None, **k: fused.append(target) or fuse(*a, **k, target=target)
+    )
+    sampler.batch(6, 6, paired=True)
+    assert fused == reals and len(set(reals)) > 1
+    reals.clear(), fused.clear()
+    sampler.batch(6, 6)
+    assert fused == [None] * 6
