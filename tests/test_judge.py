@@ -265,3 +265,13 @@ def test_paired_batches_fuse_onto_the_real_crops_photos(monkeypatch):
     reals.clear(), fused.clear()
     sampler.batch(6, 6)
     assert fused == [None] * 6
+
+
+def test_metrics_rank_saturated_scores_by_logit():
+    """Fine-tuned judges give logits of 20-40, where float32 probabilities are all 1.0: ROC AUC
+    and the threshold work on logits, so such scores still rank."""
+    real, fused = np.array([40.0, 0.0]), np.array([39.0, 41.0])
+    m = judge_cli.group_metrics(real, fused, threshold=39.5)
+    assert m["auc"] == 0.75  # 41 > 40, 41 > 0, 39 > 0; 39 < 40
+    assert m["recall"] == 0.5 and m["false_alarm_rate"] == 0.5
+    assert np.float32(1 / (1 + np.exp(-np.float32(39.0)))) == np.float32(1 / (1 + np.exp(-np.float32(41.0))))
