@@ -65,7 +65,7 @@ class Settings:
     out: str = option("runs/judge", "output dir (judge.pt, judge.json, metrics.json, plots)")
     seed: int = option(7, "the judge's own seed (not the critic's 0): initialisation, crops and split")
     ae_iters: int = option(600, "autoencoder batches (real crops only)")
-    clf_iters: int = option(2400, "fine-tuning batches (real + fused)")
+    clf_iters: int = option(3600, "fine-tuning batches (real + fused)")
     # more of the hard kinds, near-real random starts and aligned swaps; far-off placements are learnt from few
     kind_weights: tuple[float, ...] = option(
         (0.35, 0.15, 0.15, 0.35),
