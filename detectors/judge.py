@@ -75,12 +75,7 @@ class Settings:
         metavar="W",
     )
     batch_size: int = option(64, "real crops per batch; as many fused in fine-tuning")
-    paired: bool = option(
-        True,
-        "fused crops drawn on photos of their own, not on the batch's real photos (which keeps a photo from "
-        "being a cue to its label)",
-        flag="--unpaired",
-    )
+    paired: bool = option(False, "fused crops made on the batch's real photos (a photo is no cue to its label)")
     highpass: bool = option(
         True, "the networks see the crop itself, not its fine detail (crop minus its blur)", flag="--no-highpass"
     )
