@@ -7,7 +7,7 @@ deepfake-detection literature starts from, and it shares nothing with the reward
 different architecture, crop size, seed, data split and weights.
 
     judge = Judge.from_checkpoint("judge_run/")    # dir or judge.pt (+ judge.json beside it)
-    p = judge(crops)          # uint8 (N, 64, 64, 3) RGB -> float32 (N,) probability of fused
+    p = judge(crops)          # uint8 (N, 64, 64, 3) RGB -> float64 (N,) probability of fused
     judge.detects(crops)      # logit > judge.threshold_logit (5% false alarms on the judge's validation reals)
 
 Comparisons are made on logits: a fine-tuned judge's probabilities saturate at 1.0 in float32
