@@ -79,6 +79,7 @@ class Settings:
     highpass: bool = option(
         True, "the networks see the crop itself, not its fine detail (crop minus its blur)", flag="--no-highpass"
     )
+    highpass_norm: bool = option(False, "scale each crop's fine detail to the same energy (sharpness is no cue)")
     shift: float = option(0.04, "crop jitter: box centre shift, in box sides (reals and fused alike)")
     zoom: float = option(0.06, "crop jitter: log box-side scale (reals and fused alike)")
     sharpen: float = option(0.0, "augmentation: unsharp mask up to this amount on half the crops (both classes)")
@@ -176,7 +177,7 @@ def train(settings: Settings) -> dict:
     bar = tqdm(total=s.ae_iters + s.clf_iters, disable=not s.progress, desc="judge", unit="batch")
     try:
         # (1) autoencoder on real crops: features of what a face crop looks like, no labels
-        ae = AutoEncoder(WIDTHS, s.highpass)
+        ae = AutoEncoder(WIDTHS, s.highpass, s.highpass_norm)
 
         def reconstruction(crops):
             x = data.augment(data.to_tensor(crops), aug, sharpen=s.sharpen, noise=s.noise)
@@ -194,7 +195,7 @@ def train(settings: Settings) -> dict:
         files.save_state_dict(ae, os.path.join(s.out, AUTOENCODER))
 
         # (2) its encoder + a logistic-regression head, fine-tuned on real (0) vs fused (1)
-        net = JudgeNet(WIDTHS, SIZE, highpass=s.highpass)
+        net = JudgeNet(WIDTHS, SIZE, highpass=s.highpass, normalize=s.highpass_norm)
         net.encoder.load_state_dict(ae.encoder.state_dict())
 
         def classification(batch):
@@ -271,6 +272,7 @@ def _calibrate(judge: Judge, s: Settings, val: ValidationSet) -> dict:
         "settings": asdict(s),
         "widths": list(WIDTHS),
         "highpass": s.highpass,
+        "highpass_norm": s.highpass and s.highpass_norm,
         "image_size": SIZE,
         "threshold_logit": threshold,
         "threshold": float(sigmoid(threshold)),
@@ -346,17 +348,18 @@ def score(
         real_crops[:: max(1, real_copies)][:16],
         os.path.join(out, "reconstructions.png"),
         judge.highpass,
+        judge.normalize,
     )
     return metrics
 
 
-def _reconstructions(checkpoint_dir: str, crops: np.ndarray, path: str, highpass: bool) -> None:
+def _reconstructions(checkpoint_dir: str, crops: np.ndarray, path: str, highpass: bool, normalize: bool) -> None:
     """Held-out real crops (top row) over the autoencoder's reconstructions (bottom row; with
     `highpass`, the fine detail it reconstructs in between)."""
     file = os.path.join(checkpoint_dir, AUTOENCODER)
     if not os.path.isfile(file) or not len(crops):
         return
-    ae = AutoEncoder(WIDTHS, highpass)
+    ae = AutoEncoder(WIDTHS, highpass, normalize)
     ae.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
     with torch.no_grad():
         x = data.to_tensor(crops)

@@ -210,6 +210,34 @@ def test_highpass_front_end_sees_fine_detail_only():
         assert not torch.allclose(JudgeNet().eval()(x), JudgeNet().eval()(x + 0.2))
 
 
+def test_normalized_highpass_makes_sharpness_no_cue(tmp_path):
+    """--highpass-norm: every crop's detail comes out at the same energy, so the same scene
+    with 3x the detail everywhere looks the same to the judge, while where the detail is
+    stays; a flat crop stays nothing; the option travels through judge.json."""
+    from detectors.judge_model import HighPass
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32) * 0.06 - 0.03
+    x[..., 16:] += 0.3  # an edge, stronger than the texture
+    sharper = 0.15 + 3 * (x - 0.15)  # the front end is linear: this is x's detail x3
+    norm, plain = HighPass(normalize=True), HighPass()
+    rms = norm(x).pow(2).mean((1, 2, 3)).sqrt()
+    torch.testing.assert_close(rms, torch.full_like(rms, HighPass.NORM_RMS), rtol=0.05, atol=0)
+    torch.testing.assert_close(norm(sharper), norm(x), atol=2e-3, rtol=0)
+    assert (plain(sharper) - plain(x)).abs().max() > 0.1  # the plain front end sees the difference
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert norm(flat).abs().max() < 1e-3  # not amplified to noise (FLOOR)
+    out = norm(x).abs().mean((0, 1, 2))
+    assert out[15:17].mean() > 2 * out[:12].mean()  # the edge still stands out
+    net = JudgeNet(highpass=True, normalize=True)
+    torch.save(net.state_dict(), tmp_path / "judge.pt")
+    meta = {"widths": [32, 64, 128, 128], "image_size": 64, "threshold_logit": 0.0, "highpass": True}
+    (tmp_path / "judge.json").write_text(json.dumps({**meta, "highpass_norm": True}))
+    assert Judge.from_checkpoint(tmp_path).normalize
+    (tmp_path / "judge.json").write_text(json.dumps(meta))  # written before the option: plain
+    assert Judge.from_checkpoint(tmp_path).highpass and not Judge.from_checkpoint(tmp_path).normalize
+
+
 def test_select_every_keeps_the_best_validation_state(tmp_path, monkeypatch):
     """With --select-every, the judge saved is the state at its best validation AUC, not the
     last one; judge.json names the batch and the history has every evaluation."""
