@@ -92,6 +92,11 @@ class Settings:
         "score the validation faces every N fine-tuning batches and keep the best (ROC AUC, all groups); 0: the last",
     )
     val_fraction: float = option(0.2, "fraction of the training faces held for the threshold")
+    val_faces: str = option(
+        "",
+        "real photos like those you will score (a folder or cache): validation beside the judge's own "
+        "split, so they choose the fine-tuning state and fix the threshold too; never trained on",
+    )
     false_alarms: float = option(0.05, "threshold: this fraction of validation reals flagged")
     real_copies: int = option(8, "crops per face in validation/test real sets (plain, mirror, jittered)")
     n_eval: int = option(100, "fused crops per (kind, blend) group in validation and test")
@@ -134,6 +139,10 @@ def _batches(pool: ThreadPoolExecutor, draw, n: int):
 
 def _checked(settings: Settings) -> Settings:
     s = _dry(settings) if settings.dry_run else settings
+    if s.val_faces and os.path.abspath(s.val_faces) == os.path.abspath(s.faces):
+        raise ValueError(
+            f"--val-faces {s.val_faces}: the same faces as --faces; give photos the judge does not train on"
+        )
     if s.ae_iters < 1 or s.clf_iters < 1 or s.batch_size < 2 or not 0 < s.false_alarms < 1:
         raise ValueError(
             f"need ae_iters, clf_iters >= 1, batch_size >= 2, 0 < false_alarms < 1; got "
@@ -241,15 +250,26 @@ def train(settings: Settings) -> dict:
 class ValidationSet:
     """The judge's validation crops, drawn once: real crops and every (kind, blend) group."""
 
-    faces: object
+    files: list[str]
     real: np.ndarray
     fused: np.ndarray
 
 
 def _validation_set(s: Settings, val_faces) -> ValidationSet:
-    val = JudgeSampler(val_faces, np.random.default_rng(s.seed + 2))
-    fused = np.concatenate([val.fused_set(k, bl, s.n_eval) for k in KINDS for bl in BLENDS])
-    return ValidationSet(val_faces, val.real_set(s.real_copies), fused)
+    """Crops of the judge's validation split and, with --val-faces, as many of those photos
+    (their own composites: fused crops are made within a set), pooled: one threshold and one
+    AUC over both, as the judge will be used on either."""
+    from envs.faces import load_faces
+
+    parts = [val_faces] + ([load_faces(s.val_faces)] if s.val_faces else [])
+    if len(set(parts[-1].files)) < 2:
+        raise ValueError(f"--val-faces {s.val_faces}: {len(parts[-1])} face(s); need faces of two photos or more")
+    real, fused = [], []
+    for part in parts:
+        val = JudgeSampler(part, np.random.default_rng(s.seed + 2))
+        real.append(val.real_set(s.real_copies))
+        fused += [val.fused_set(k, bl, s.n_eval) for k in KINDS for bl in BLENDS]
+    return ValidationSet([f for part in parts for f in part.files], np.concatenate(real), np.concatenate(fused))
 
 
 def _validation_auc(net: JudgeNet, val: ValidationSet) -> float:
@@ -276,7 +296,7 @@ def _calibrate(judge: Judge, s: Settings, val: ValidationSet) -> dict:
         "image_size": SIZE,
         "threshold_logit": threshold,
         "threshold": float(sigmoid(threshold)),
-        "val_faces": list(val.faces.files),
+        "val_faces": val.files,
         "validation": {**group_metrics(val_real, val_fused, threshold), "n_real": len(val_real)},
     }
 

@@ -238,6 +238,37 @@ def test_normalized_highpass_makes_sharpness_no_cue(tmp_path):
     assert Judge.from_checkpoint(tmp_path).highpass and not Judge.from_checkpoint(tmp_path).normalize
 
 
+def test_val_faces_join_the_validation_and_the_threshold(tmp_path, monkeypatch):
+    """--val-faces: those photos' real and fused crops are pooled with the judge's own
+    validation split (they choose the state and fix the threshold), never trained on; the
+    same faces as --faces, or a single photo, are refused before any training."""
+    import cv2
+    from skimage import data
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    img = data.astronaut()
+    for i, side in enumerate((300, 360)):  # two photos of one face, at two sizes
+        cv2.imwrite(str(photos / f"p{i}.jpg"), cv2.cvtColor(cv2.resize(img, (side, side)), cv2.COLOR_RGB2BGR))
+    seen = []
+    monkeypatch.setattr(judge_cli, "_validation_auc", lambda net, val: seen.append(val) or 0.5)
+    s = judge_cli.Settings(out=str(tmp_path / "j"), val_faces=str(photos), dry_run=True, progress=False)
+    judge_cli.train(s)
+    meta = json.loads((tmp_path / "j" / "judge.json").read_text())
+    val = seen[0]
+    photo_files = [f for f in meta["val_faces"] if f.startswith("p")]
+    assert sorted(photo_files) == ["p0.jpg", "p1.jpg"] and len(meta["val_faces"]) > 2
+    assert not set(photo_files) & set(meta["train_faces"])
+    n_groups = len(KINDS) * len(BLENDS)
+    assert len(val.real) == 2 * len(val.files) and len(val.fused) == 2 * n_groups * 4  # dry run: 2 copies, 4 each
+    assert meta["validation"]["n_real"] == len(val.real)  # the threshold is fixed on the pooled reals
+    with pytest.raises(ValueError, match="--val-faces"):
+        judge_cli.train(dataclasses.replace(s, val_faces="default", faces="default"))
+    (photos / "p1.jpg").unlink()
+    with pytest.raises(ValueError, match=r"--val-faces .*photos.*two photos"):
+        judge_cli.train(s)
+
+
 def test_select_every_keeps_the_best_validation_state(tmp_path, monkeypatch):
     """With --select-every, the judge saved is the state at its best validation AUC, not the
     last one; judge.json names the batch and the history has every evaluation."""
