@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+JUDGE_VAL = ["--val-faces", str(ROOT / "benchmarks" / "judge_photos")]
 BLENDS = ("paste", "color", "seamless")  # envs.fusion.BLENDS (not imported: keeps --help instant)
 
 
@@ -77,7 +78,8 @@ def detectors(args, out: Path) -> tuple[str, str]:
         judge = str(out / "judge")
         if not (out / "judge" / "judge.pt").is_file():
             _run(
-                [sys.executable, "-m", "detectors.judge", "train", "--out", judge, "--no-progress", *dry],
+                # real photos in its validation (benchmarks/judge_photos): the judge for these tables
+                [sys.executable, "-m", "detectors.judge", "train", "--out", judge, "--no-progress", *JUDGE_VAL, *dry],
                 out / "logs" / "judge.log",
             )
     return critic, judge
