@@ -265,9 +265,12 @@ def _validation_set(s: Settings, val_faces) -> ValidationSet:
     AUC over both, as the judge will be used on either."""
     from envs.faces import load_faces
 
-    parts = [val_faces] + ([load_faces(s.val_faces)] if s.val_faces else [])
-    if len(set(parts[-1].files)) < 2:
-        raise ValueError(f"--val-faces {s.val_faces}: {len(parts[-1])} face(s); need faces of two photos or more")
+    parts = [val_faces]
+    if s.val_faces:
+        photos = load_faces(s.val_faces)
+        if len(set(photos.files)) < 2:
+            raise ValueError(f"--val-faces {s.val_faces}: {len(photos)} face(s); need faces of two photos or more")
+        parts.append(photos)
     real, fused = [], []
     for part in parts:
         val = JudgeSampler(part, np.random.default_rng(s.seed + 2))
