@@ -6,8 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from agents.greedy import ScoredPolicy, module_scores
 from agents.run_dir import POLICY_ENV_CONFIG
 
 MODULE_SUBPATH = Path("learner_group") / "learner" / "rl_module" / "default_policy"
@@ -78,15 +77,13 @@ def load_module(checkpoint: PolicyCheckpoint):
     return module
 
 
-class GreedyPolicy:
-    """The trained Q-network's argmax action, as a `policy(observation, env)` callable."""
+class GreedyPolicy(ScoredPolicy):
+    """The trained Q-network's greedy action, as a `policy(observation, env)` callable, with
+    loop breaking (agents.greedy) unless `break_loops=False`."""
 
-    name = "policy"
-
-    def __init__(self, module):
-        import torch
-
-        self.module, self.torch = module, torch
+    def __init__(self, module, break_loops: bool = True):
+        super().__init__(module_scores(module), break_loops)
+        self.module = module
 
     def check_spaces(self, env, where: str) -> None:
         space = getattr(self.module, "observation_space", None)
@@ -98,11 +95,3 @@ class GreedyPolicy:
         actions = getattr(self.module, "action_space", None)
         if actions is not None and getattr(actions, "n", None) != getattr(env.action_space, "n", None):
             raise CheckpointError(f"{where}: the policy has {actions} actions, the env {env.action_space}")
-
-    def __call__(self, observation, env) -> int:
-        from ray.rllib.core.columns import Columns
-
-        with self.torch.no_grad():
-            obs = self.torch.from_numpy(np.asarray(observation)[None])
-            out = self.module.forward_inference({Columns.OBS: obs})
-        return int(out[Columns.ACTIONS][0])

@@ -41,11 +41,13 @@ def run_policy(env, policy, seeds: list[int], realism=None, record: int = 0, jud
     """Play one episode per seed; returns aggregate metrics and recorded frame lists."""
     from envs.baselines import run_episode
 
-    finals, steps, realism_scores, recordings, judge_crops = [], [], [], [], []
+    finals, steps, realism_scores, recordings, judge_crops, breaks = [], [], [], [], [], []
     for i, seed in enumerate(seeds):
         out = run_episode(env, policy, seed=seed, record=i < record)
         finals.append(out["info"])
         steps.append(out["steps"])
+        if getattr(policy, "break_loops", False):
+            breaks.append(policy.breaks)
         if realism is not None:
             crop = env.unwrapped.realism_crop(realism.image_size)
             realism_scores.append(float(realism(crop[None])[0]))
@@ -64,6 +66,8 @@ def run_policy(env, policy, seeds: list[int], realism=None, record: int = 0, jud
         "mean_steps": float(np.mean(steps)),
         "episodes": len(seeds),
     }
+    if breaks:  # greedy actions replaced to leave a cycle (agents.greedy)
+        metrics["mean_loop_breaks"] = float(np.mean(breaks))
     if realism_scores:
         metrics["mean_realism"] = float(np.mean(realism_scores))
     if judge_crops:
@@ -98,6 +102,7 @@ def evaluate(
     strips: int = 3,
     progress: bool = True,
     judge: str | None = None,
+    break_loops: bool = True,
 ) -> dict[str, Any]:
     """Evaluate and write the report; returns the metrics dict."""
     from envs.baselines import LandmarkPolicy, OraclePolicy, RandomPolicy
@@ -114,7 +119,7 @@ def evaluate(
     realism = _load_detector("--detector", Realism.from_checkpoint, detector)
     judge_net = _load_detector("--judge", Judge.from_checkpoint, judge)
     env = make_env(env_id, ckpt.env_config, faces, split)
-    policy = GreedyPolicy(load_module(ckpt))
+    policy = GreedyPolicy(load_module(ckpt), break_loops=break_loops)
     policy.check_spaces(env, f"--checkpoint {checkpoint}")
     seeds = [seed + i for i in range(episodes)]
     out = Path(out)
@@ -140,6 +145,7 @@ def evaluate(
         "faces": faces or ckpt.env_config.get("faces", "default"),
         "first_seed": seed,
         "detector": detector,
+        "loop_breaking": break_loops,
         "success": {
             "position_tolerance_px": env.unwrapped.position_tolerance_px,
             "scale_tolerance": env.unwrapped.scale_tolerance,
@@ -195,6 +201,7 @@ def markdown_report(metrics: dict) -> str:
         f"per policy on the same seeds. Success: the policy stopped with position error <= {meta['success']['position_tolerance_px']} px "
         f"at observation scale and scale error <= {meta['success']['scale_tolerance']:.0%}.",
         "",
+        *_loop_breaking_line(meta, metrics["policy"]),
         "| policy | success rate | mean position error (px) | mean IoU | mean steps | steps / oracle |"
         + (" realism |" if has_realism else ""),
         "|---|---|---|---|---|---|" + ("---|" if has_realism else ""),
@@ -242,6 +249,17 @@ def markdown_report(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def _loop_breaking_line(meta: dict, policy: dict) -> list[str]:
+    if not meta.get("loop_breaking"):
+        return ["The policy plays its plain argmax (`--no-loop-breaking`).", ""]
+    return [
+        "The policy plays greedily with loop breaking: at an observation seen before in the episode it takes "
+        f"its best action not yet taken there ({policy.get('mean_loop_breaks', 0.0):.2f} greedy actions "
+        "replaced per episode; `--no-loop-breaking` for the plain argmax).",
+        "",
+    ]
+
+
 def report_after_training(result: dict, options) -> dict | None:
     """The final report `python train.py` writes into RUN_DIR/eval (held-out faces)."""
     out = Path(options.run_dir) / "eval"
@@ -283,6 +301,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="detectors.judge checkpoint dir: adds the independent judge's P(fused) and detection rate per blend mode",
     )
+    p.add_argument(
+        "--no-loop-breaking",
+        action="store_true",
+        help="play the policy's plain argmax, even where it repeats itself until the time limit "
+        "(default: at an observation seen before in the episode, its best action not yet taken there)",
+    )
     p.add_argument("--out", default="eval")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -303,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
             judge=args.judge,
             which=args.which,
+            break_loops=not args.no_loop_breaking,
         )
     except CheckpointError as exc:
         print(f"agents.evaluate: error: {exc}", file=sys.stderr)

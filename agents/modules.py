@@ -104,6 +104,14 @@ class LeanDQNTorchRLModule(ImageDQNTorchRLModule):
             return self.af(self.encoder(_as_float(batch))[ENCODER_OUT])
         return self.compute_q_values(batch)[QF_PREDS]
 
+    def greedy_scores(self, batch):
+        """Per-action scores ranked as the Q-values (for greedy play that ranks actions beyond
+        the argmax: agents.greedy), without gradients."""
+        with torch.no_grad():
+            if self._lean_acting(batch):
+                return self._greedy_scores(batch)
+            return self.compute_q_values(batch)[QF_PREDS]
+
     def _forward_inference(self, batch, **kwargs):
         if not self._lean_acting(batch):
             return super()._forward_inference(batch, **kwargs)

@@ -16,19 +16,34 @@ from typing import Any
 
 import numpy as np
 
+from agents.greedy import LoopBreaker, module_scores
 
-def play_greedy(act: Callable[[np.ndarray], np.ndarray], envs: list, seeds: list[int]) -> list[dict]:
-    """Play one episode per seed with `act(observations) -> actions` (a batch in, a batch out),
-    `len(envs)` episodes at a time; returns, per seed, the final info plus `steps` and `return`."""
+
+def play_greedy(
+    act: Callable[[np.ndarray], np.ndarray], envs: list, seeds: list[int], break_loops: bool = True
+) -> list[dict]:
+    """Play one episode per seed, `len(envs)` episodes at a time, with `act(observations)` (a
+    batch in): either actions (N,), played as given, or per-action scores (N, n_actions),
+    played greedily with loop breaking (agents.greedy; plain argmax if not `break_loops`).
+    Returns, per seed, the final info plus `steps`, `return` and, for scores, `loop_breaks`."""
     out: list[dict] = []
+    loops = [LoopBreaker() for _ in envs]
     for start in range(0, len(seeds), len(envs)):
         chunk = seeds[start : start + len(envs)]
         live = list(range(len(chunk)))
         obs = [envs[i].reset(seed=int(s))[0] for i, s in enumerate(chunk)]
+        for breaker in loops:
+            breaker.reset()
         results: list[dict | None] = [None] * len(chunk)
         steps, returns = [0] * len(chunk), [0.0] * len(chunk)
+        scored = False
         while live:
-            actions = act(np.stack([obs[i] for i in live]))
+            answer = np.asarray(act(np.stack([obs[i] for i in live])))
+            scored = answer.ndim == 2
+            if scored and break_loops:
+                actions = [loops[i].choose(obs[i], row) for i, row in zip(live, answer)]
+            else:
+                actions = answer.argmax(axis=1) if scored else answer
             still = []
             for i, action in zip(live, actions):
                 obs[i], reward, terminated, truncated, info = envs[i].step(int(action))
@@ -36,6 +51,8 @@ def play_greedy(act: Callable[[np.ndarray], np.ndarray], envs: list, seeds: list
                 returns[i] += float(reward)
                 if terminated or truncated:
                     results[i] = {**info, "steps": steps[i], "return": returns[i]}
+                    if scored:
+                        results[i]["loop_breaks"] = loops[i].breaks
                 else:
                     still.append(i)
             live = still
@@ -55,24 +72,11 @@ def summarize_episodes(finals: list[dict]) -> dict[str, float]:
         ("position_error_px", "mean_position_error_px"),
         ("scale_error", "mean_scale_error"),
         ("iou", "mean_iou"),
+        ("loop_breaks", "mean_loop_breaks"),
     ):
         if all(key in f for f in finals):
             summary[name] = float(np.mean([f[key] for f in finals]))
     return summary
-
-
-def module_actor(module) -> Callable[[np.ndarray], np.ndarray]:
-    """Greedy actions of an RLModule (DQN: argmax Q) for a batch of observations, on its device."""
-    import torch
-    from ray.rllib.core.columns import Columns
-
-    def act(observations: np.ndarray) -> np.ndarray:
-        device = next(module.parameters()).device
-        with torch.no_grad():
-            out = module.forward_inference({Columns.OBS: torch.from_numpy(observations).to(device)})
-        return out[Columns.ACTIONS].cpu().numpy()
-
-    return act
 
 
 # Keys of the training env_config that validation leaves out: it measures placement only (no
@@ -130,12 +134,13 @@ class Validator:
         was_training = module.training
         module.eval()
         try:
-            return self.score(module_actor(module))
+            return self.score(module_scores(module))
         finally:
             module.train(was_training)
 
     def score(self, act: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
-        """Validation metrics of any batch actor (RLlib module, stable-baselines3 model...)."""
+        """Validation metrics of any batch actor (RLlib module, stable-baselines3 model...):
+        actions, or per-action scores played greedily with loop breaking (`play_greedy`)."""
         metrics = summarize_episodes(play_greedy(act, self.envs, self.seeds))
         if self.oracle_steps:
             metrics["steps_over_oracle"] = metrics["mean_steps"] / self.oracle_steps

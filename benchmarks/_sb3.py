@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.greedy import ScoredPolicy
+
 SB3_SETTINGS = {
     "learning_rate": 2.5e-4,
     "batch_size": 64,
@@ -78,13 +80,13 @@ def inference_policy(env_id: str, env_kwargs: dict) -> SB3Policy:
     return SB3Policy(model)
 
 
-class SB3Policy:
+class SB3Policy(ScoredPolicy):
     """SB3 DQN's greedy action as a `policy(observation, env)` callable, like
-    agents.checkpoints.GreedyPolicy; `batch(observations)` acts on a stack of them."""
-
-    name = "policy"
+    agents.checkpoints.GreedyPolicy (loop breaking included: the same greedy play as ours);
+    `q_values(observations)` scores a stack of them for agents.validation."""
 
     def __init__(self, model):
+        super().__init__(self.q_values)
         self.model = model
 
     def load_weights(self, path: Path) -> SB3Policy:
@@ -94,14 +96,14 @@ class SB3Policy:
         self.model.policy.set_training_mode(False)
         return self
 
-    def batch(self, observations: np.ndarray) -> np.ndarray:
-        # predict() transposes channel-last images to the policy's channel-first space and
-        # normalises uint8 to [0, 1] the same way training did
-        actions, _ = self.model.predict(observations, deterministic=True)
-        return np.asarray(actions)
+    def q_values(self, observations: np.ndarray) -> np.ndarray:
+        import torch
 
-    def __call__(self, observation, env) -> int:
-        return int(self.batch(np.asarray(observation)[None])[0])
+        # obs_to_tensor() transposes channel-last images to the policy's channel-first space;
+        # the q_net normalises uint8 to [0, 1] the same way training did
+        tensor, _ = self.model.policy.obs_to_tensor(np.asarray(observations))
+        with torch.no_grad():
+            return self.model.q_net(tensor).cpu().numpy()
 
 
 def validation_setup(env_id: str, env_kwargs: dict, config: str | None):
@@ -169,7 +171,7 @@ def train(args) -> dict:
         def _validate(self) -> None:
             was = model.policy.training
             model.policy.set_training_mode(False)
-            metrics = validator.score(policy.batch)
+            metrics = validator.score(policy.q_values)
             model.policy.set_training_mode(was)
             self.count += 1
             name = f"step_{self.num_timesteps:08d}.pt"

@@ -27,7 +27,10 @@ class OraclePolicy:
 
 
 def run_episode(env, policy, *, seed: int | None = None, options: dict | None = None, record: bool = False) -> dict:
-    """Roll out one episode; returns the final info, return, step count (and frames)."""
+    """Roll out one episode; returns the final info, return, step count (and frames). A policy
+    with memory of the episode (a `reset()` method) is reset first."""
+    if hasattr(policy, "reset"):
+        policy.reset()
     obs, info = env.reset(seed=seed, options=options)
     frames = [_frame(env)] if record else None
     total, steps, done = 0.0, 0, False
