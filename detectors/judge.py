@@ -12,7 +12,8 @@ logistic-regression head fine-tuned on real vs fused crops made by the env's own
 detectors.judge_data). Never trained on policy outputs; own seed, own weights, own split:
 
 * the project's training faces, divided by the judge's own hash split (`--seed`) into the
-  judge's training faces and validation faces;
+  judge's training faces and validation faces; `--train-faces FOLDER` adds real photos to
+  train on (a share of every batch), `--val-faces FOLDER` real photos to validate on;
 * validation real crops fix the threshold: 5% false alarms (`--false-alarms`), saved with
   the checkpoint;
 * the project's held-out faces (what `agents.evaluate` plays on) are only ever tested on.
@@ -43,7 +44,7 @@ from tqdm import tqdm
 from envs.dataclass_cli import HelpFormatter, add_arguments, from_args, option
 
 from . import data, files
-from .judge_data import BLENDS, KINDS, SIZE, JudgeSampler, env_crop
+from .judge_data import BLENDS, KINDS, SIZE, JudgeSampler, MixedSampler, env_crop
 from .judge_model import (
     AUTOENCODER,
     SETTINGS,
@@ -101,6 +102,12 @@ class Settings:
         "real photos like those you will score (a folder or cache): validation beside the judge's own "
         "split, so they choose the fine-tuning state and fix the threshold too; never trained on",
     )
+    train_faces: str = option(
+        "",
+        "real photos to train on beside --faces (a folder or cache): --train-share of every batch is their "
+        "real crops and composites made among them; never validated or tested on",
+    )
+    train_share: float = option(0.5, "with --train-faces: the fraction of each training batch drawn from them")
     false_alarms: float = option(0.05, "threshold: this fraction of validation reals flagged")
     real_copies: int = option(8, "crops per face in validation/test real sets (plain, mirror, jittered)")
     n_eval: int = option(100, "fused crops per (kind, blend) group in validation and test")
@@ -141,12 +148,22 @@ def _batches(pool: ThreadPoolExecutor, draw, n: int):
         yield result
 
 
+def _same(a: str, b: str) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
 def _checked(settings: Settings) -> Settings:
     s = _dry(settings) if settings.dry_run else settings
-    if s.val_faces and os.path.abspath(s.val_faces) == os.path.abspath(s.faces):
+    if s.val_faces and _same(s.val_faces, s.faces):
         raise ValueError(
             f"--val-faces {s.val_faces}: the same faces as --faces; give photos the judge does not train on"
         )
+    if s.train_faces:
+        same = [f for f, v in (("--faces", s.faces), ("--val-faces", s.val_faces)) if v and _same(v, s.train_faces)]
+        if same:
+            raise ValueError(f"--train-faces {s.train_faces}: the same faces as {same[0]}; give other photos")
+        if not 0 < s.train_share < 1:
+            raise ValueError(f"--train-share must be in (0, 1), got {s.train_share}")
     if s.ae_iters < 1 or s.clf_iters < 1 or s.batch_size < 2 or not 0 < s.false_alarms < 1:
         raise ValueError(
             f"need ae_iters, clf_iters >= 1, batch_size >= 2, 0 < false_alarms < 1; got "
@@ -182,7 +199,7 @@ def train(settings: Settings) -> dict:
             f"--faces {s.faces}: the judge's validation split has {len(val_faces)} faces; "
             "it needs faces of two photos or more (use more faces or --val-fraction)"
         )
-    sampler = JudgeSampler(train_faces, np.random.default_rng(s.seed), shift=s.shift, zoom=s.zoom)
+    sampler, photos = _training_sampler(s, train_faces)
     val = _validation_set(s, val_faces)
     b, t0 = s.batch_size, time.perf_counter()
     history: dict[str, list[float]] = {"ae_loss": [], "clf_loss": []}
@@ -240,7 +257,7 @@ def train(settings: Settings) -> dict:
     meta = _calibrate(Judge(net, 0.0, SIZE), s, val)
     meta["selected_batch"] = best[1]
     meta.update(
-        train_faces=list(train_faces.files),
+        train_faces=list(train_faces.files) + list(photos),
         elapsed_s=round(time.perf_counter() - t0, 1),
         history={k: [v if isinstance(v, tuple) else round(v, 5) for v in vs] for k, vs in history.items()},
     )
@@ -248,6 +265,21 @@ def train(settings: Settings) -> dict:
     files.write_json(os.path.join(s.out, SETTINGS), meta)
     _loss_plot(history, os.path.join(s.out, "losses.png"))
     return score(s.out, s.faces, n=s.n_eval, seed=s.seed + 3, real_copies=s.real_copies)
+
+
+def _training_sampler(s: Settings, train_faces) -> tuple[JudgeSampler | MixedSampler, list[str]]:
+    """The judge's training crops: its split of --faces, and with --train-faces those photos
+    for --train-share of every batch; returns the sampler and the photos' file names."""
+    from envs.faces import load_faces
+
+    own = JudgeSampler(train_faces, np.random.default_rng(s.seed), shift=s.shift, zoom=s.zoom)
+    if not s.train_faces:
+        return own, []
+    photos = load_faces(s.train_faces)
+    if len(set(photos.files)) < 2:
+        raise ValueError(f"--train-faces {s.train_faces}: {len(photos)} face(s); need faces of two photos or more")
+    extra = JudgeSampler(photos, np.random.default_rng(s.seed + 4), shift=s.shift, zoom=s.zoom)
+    return MixedSampler([own, extra], [1 - s.train_share, s.train_share]), list(photos.files)
 
 
 @dataclass

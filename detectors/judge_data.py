@@ -132,3 +132,32 @@ class JudgeSampler:
     def fused_set(self, kind: str, blend: str, n: int) -> np.ndarray:
         """n fused crops of one kind and blend, framed exactly as the env's crop (no jitter)."""
         return np.stack([self.fused(kind, blend, jitter=False) for _ in range(n)])
+
+
+class MixedSampler:
+    """Batches drawn from several JudgeSamplers in fixed shares: each sampler's part of a batch
+    is its own real crops and composites made among its own photos (one set's look never
+    marks one label), e.g. the embedded faces beside real photos (`--train-faces`)."""
+
+    def __init__(self, samplers: list[JudgeSampler], shares: list[float]):
+        if len(samplers) != len(shares) or min(shares) < 0 or not sum(shares) > 0:
+            raise ValueError(f"one share >= 0 per sampler, not all 0; got {shares} for {len(samplers)} samplers")
+        self.samplers, self.shares = samplers, np.divide(shares, sum(shares))
+
+    def counts(self, n: int) -> list[int]:
+        """n split by the shares (largest remainders; sums to n)."""
+        exact = self.shares * n
+        out = np.floor(exact).astype(int)
+        out[np.argsort(out - exact, kind="stable")[: n - out.sum()]] += 1
+        return [int(c) for c in out]
+
+    def reals(self, n: int) -> np.ndarray:
+        return np.concatenate([s.reals(c) for s, c in zip(self.samplers, self.counts(n)) if c])
+
+    def batch(self, n_real: int, n_fused: int, kind_weights=None, paired: bool = False):
+        parts = [
+            s.batch(r, f, kind_weights, paired)
+            for s, r, f in zip(self.samplers, self.counts(n_real), self.counts(n_fused))
+            if r or f
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

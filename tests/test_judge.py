@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from detectors import judge as judge_cli
-from detectors.judge_data import BLENDS, KINDS, JudgeSampler, env_crop, fused_crop
+from detectors.judge_data import BLENDS, KINDS, JudgeSampler, MixedSampler, env_crop, fused_crop
 from detectors.judge_model import Judge, JudgeNet
 
 
@@ -266,6 +266,65 @@ def test_val_faces_join_the_validation_and_the_threshold(tmp_path, monkeypatch):
         judge_cli.train(dataclasses.replace(s, val_faces="default", faces="default"))
     (photos / "p1.jpg").unlink()
     with pytest.raises(ValueError, match=r"--val-faces .*photos.*two photos"):
+        judge_cli.train(s)
+
+
+def test_mixed_sampler_draws_each_set_by_its_share():
+    """--train-faces: each set gives its share of every batch, reals and composites alike."""
+
+    class Constant:
+        def __init__(self, value):
+            self.value = value
+
+        def reals(self, n):
+            return np.full((n, 2, 2, 3), self.value, np.uint8)
+
+        def batch(self, n_real, n_fused, kind_weights=None, paired=False):
+            return np.full((n_real + n_fused, 2, 2, 3), self.value, np.uint8), np.r_[
+                np.zeros(n_real), np.ones(n_fused)
+            ].astype(np.float32)
+
+    mixed = MixedSampler([Constant(1), Constant(2)], [0.75, 0.25])
+    assert mixed.counts(64) == [48, 16] and mixed.counts(7) == [5, 2] and sum(mixed.counts(3)) == 3
+    reals = mixed.reals(64)
+    assert (reals[:, 0, 0, 0] == 2).sum() == 16 and len(reals) == 64
+    crops, labels = mixed.batch(64, 64)
+    from_photos = crops[:, 0, 0, 0] == 2
+    assert from_photos.sum() == 32 and labels[from_photos].sum() == 16 and labels.sum() == 64
+    with pytest.raises(ValueError, match="share"):
+        MixedSampler([Constant(1)], [0.5, 0.5])
+
+
+def test_train_faces_join_the_training_only(tmp_path, monkeypatch):
+    """--train-faces: the photos are trained on (judge.json lists them), never validated on;
+    the same faces as --faces or --val-faces, or one photo, are refused before any training."""
+    import cv2
+    from skimage import data
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    img = data.astronaut()
+    for i, side in enumerate((300, 360)):
+        cv2.imwrite(str(photos / f"t{i}.jpg"), cv2.cvtColor(cv2.resize(img, (side, side)), cv2.COLOR_RGB2BGR))
+    drawn = []
+    batch = MixedSampler.batch
+    monkeypatch.setattr(
+        MixedSampler, "batch", lambda self, *a, **k: drawn.append(self.counts(a[0])) or batch(self, *a, **k)
+    )
+    s = judge_cli.Settings(
+        out=str(tmp_path / "j"), train_faces=str(photos), train_share=0.25, dry_run=True, progress=False
+    )
+    judge_cli.train(s)
+    meta = json.loads((tmp_path / "j" / "judge.json").read_text())
+    assert {"t0.jpg", "t1.jpg"} <= set(meta["train_faces"]) and not {"t0.jpg", "t1.jpg"} & set(meta["val_faces"])
+    assert drawn and all(c == [6, 2] for c in drawn)  # dry run: batches of 8, a quarter from the photos
+    for clash in ({"faces": str(photos)}, {"val_faces": str(photos)}):
+        with pytest.raises(ValueError, match="--train-faces .*the same faces"):
+            judge_cli.train(dataclasses.replace(s, **clash))
+    with pytest.raises(ValueError, match="--train-share"):
+        judge_cli.train(dataclasses.replace(s, train_share=1.0))
+    (photos / "t1.jpg").unlink()
+    with pytest.raises(ValueError, match=r"--train-faces .*photos.*two photos"):
         judge_cli.train(s)
 
 

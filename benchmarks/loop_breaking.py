@@ -1,0 +1,137 @@
+"""Greedy play with and without loop breaking (agents.greedy), on the validation faces: the
+evidence behind making it the default. For each run dir given, its `best/` and every model in
+its `snapshots/` (kept by benchmarks/facefusion_vs_sb3.py) are validated both ways on the
+preset's validation episodes (the same 100 episodes training validates on). Held-out faces are
+not used here.
+
+    python benchmarks/loop_breaking.py --runs runs/vs_sb3/ours-FaceFusionSwap-v0-seed0 \
+        runs/vs_sb3/ours-FaceFusionSwap-v0-seed1 --out benchmarks/results/loop_breaking
+
+Writes OUT.json (every model), OUT.md (table per run) and OUT.png (success per model, both ways).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+
+def models_of(run: Path) -> list[tuple[str, Path]]:
+    """(name, checkpoint dir): best/ first, then the snapshots in training order."""
+    found = [("best", run / "best")] if (run / "best").is_dir() else []
+    snaps = run / "snapshots"
+    if snaps.is_dir():
+        found += [(p.name, p) for p in sorted(snaps.iterdir(), key=lambda p: p.name.split("_")[-1]) if p.is_dir()]
+    return found
+
+
+def validate_run(run: Path, limit: int | None) -> dict:
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+    from agents.checkpoints import MODULE_SUBPATH, PolicyCheckpoint, load_module, resolve
+    from agents.greedy import module_scores
+    from agents.presets import preset_for
+    from agents.validation import Validator, validation_env_config
+
+    ckpt = resolve(run)
+    if ckpt.env is None:
+        raise SystemExit(f"{run}: no run.json naming the env; expected a run dir of train.py")
+    preset = preset_for(ckpt.env)
+    config = validation_env_config(preset, ckpt.env_config)
+    validator = Validator.from_section(lambda: gym.make(ckpt.env, **config), preset.get("validation") or {})
+    rows = []
+    models = models_of(run)[:limit]
+    for name, path in tqdm(models, desc=run.name, leave=False):
+        module = load_module(PolicyCheckpoint(path / MODULE_SUBPATH, ckpt.env, ckpt.env_config))
+        scores = module_scores(module)
+        broken = validator.score(scores)
+        plain = validator.score(lambda o, s=scores: s(o).argmax(axis=1))
+        rows.append(
+            {
+                "model": name,
+                "plain": {k: plain[k] for k in ("success_rate", "mean_steps", "steps_over_oracle")},
+                "loop_breaking": {
+                    k: broken[k] for k in ("success_rate", "mean_steps", "steps_over_oracle", "mean_loop_breaks")
+                },
+            }
+        )
+    validator.close()
+    return {"run": str(run), "env": ckpt.env, "models": rows}
+
+
+def summary(runs: list[dict]) -> str:
+    lines = [
+        "| run | models | validation success, plain argmax (mean) | with loop breaking (mean) | "
+        "models better / same / worse | best/ plain vs loop breaking | steps / oracle, best/ |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        plain = np.array([m["plain"]["success_rate"] for m in r["models"]])
+        broken = np.array([m["loop_breaking"]["success_rate"] for m in r["models"]])
+        best = next((m for m in r["models"] if m["model"] == "best"), None)
+        best_cell = (
+            f"{best['plain']['success_rate']:.2f} vs {best['loop_breaking']['success_rate']:.2f}" if best else "-"
+        )
+        ratio_cell = (
+            f"{best['plain']['steps_over_oracle']:.2f} vs {best['loop_breaking']['steps_over_oracle']:.2f}"
+            if best
+            else "-"
+        )
+        lines.append(
+            f"| {Path(r['run']).name} | {len(plain)} | {plain.mean():.3f} | {broken.mean():.3f} | "
+            f"{(broken > plain).sum()} / {(broken == plain).sum()} / {(broken < plain).sum()} | {best_cell} | {ratio_cell} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.5 * len(runs), 3.4), squeeze=False)
+    for ax, r in zip(axes[0], runs):
+        snaps = [m for m in r["models"] if m["model"] != "best"]
+        x = np.arange(len(snaps))
+        ax.plot(x, [m["plain"]["success_rate"] for m in snaps], "o-", label="plain argmax")
+        ax.plot(x, [m["loop_breaking"]["success_rate"] for m in snaps], "s-", label="loop breaking")
+        ax.set_title(Path(r["run"]).name, fontsize=9)
+        ax.set_xlabel("saved model (training order)")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation success")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=Path, nargs="+", required=True, help="run dirs of train.py")
+    p.add_argument("--out", type=Path, required=True, help="output path without extension")
+    p.add_argument("--limit", type=int, default=None, help="models per run (a quick check)")
+    args = p.parse_args(argv)
+    for run in args.runs:
+        if not run.is_dir():
+            p.error(f"--runs {run}: no such directory")
+    runs = [validate_run(run, args.limit) for run in args.runs]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    from agents.run_dir import atomic_write_json, atomic_write_text
+
+    atomic_write_json(args.out.with_suffix(".json"), {"command": " ".join(sys.argv), "runs": runs})
+    table = summary(runs)
+    atomic_write_text(args.out.with_suffix(".md"), table + "\n")
+    plot(runs, args.out.with_suffix(".png"))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
