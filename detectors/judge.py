@@ -158,6 +158,8 @@ def _checked(settings: Settings) -> Settings:
         raise ValueError(
             f"--val-faces {s.val_faces}: the same faces as --faces; give photos the judge does not train on"
         )
+    if s.highpass_norm and not s.highpass:
+        raise ValueError("--highpass-norm scales the fine detail that --no-highpass turns off; give one of them")
     if s.train_faces:
         same = [f for f, v in (("--faces", s.faces), ("--val-faces", s.val_faces)) if v and _same(v, s.train_faces)]
         if same:

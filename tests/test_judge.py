@@ -321,6 +321,8 @@ def test_train_faces_join_the_training_only(tmp_path, monkeypatch):
     for clash in ({"faces": str(photos)}, {"val_faces": str(photos)}):
         with pytest.raises(ValueError, match="--train-faces .*the same faces"):
             judge_cli.train(dataclasses.replace(s, **clash))
+    with pytest.raises(ValueError, match="--highpass-norm"):
+        judge_cli.train(dataclasses.replace(s, highpass=False, highpass_norm=True))
     with pytest.raises(ValueError, match="--train-share"):
         judge_cli.train(dataclasses.replace(s, train_share=1.0))
     (photos / "t1.jpg").unlink()
