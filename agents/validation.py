@@ -5,7 +5,8 @@ Why not RLlib's evaluation: it plays fresh random episodes each time, so two eva
 that is luck. Here every validation plays the *same* episodes (same faces, same start
 placements: env seeds `seed, seed + 1, ...`) on the validation faces, so two checkpoints are
 compared on equal terms, and 100 episodes tell 0.85 from 0.95. The envs are stepped together
-and the Q-network sees them as one batch, so a validation costs ~1-2 s on one core.
+and the Q-network sees them as one batch, so a validation costs ~1-2 s on one core. The
+policy plays as `agents.evaluate` plays it: greedily with loop breaking (agents.greedy).
 Held-out faces are never used here.
 """
 
@@ -36,7 +37,6 @@ def play_greedy(
             breaker.reset()
         results: list[dict | None] = [None] * len(chunk)
         steps, returns = [0] * len(chunk), [0.0] * len(chunk)
-        scored = False
         while live:
             answer = np.asarray(act(np.stack([obs[i] for i in live])))
             scored = answer.ndim == 2
@@ -51,7 +51,7 @@ def play_greedy(
                 returns[i] += float(reward)
                 if terminated or truncated:
                     results[i] = {**info, "steps": steps[i], "return": returns[i]}
-                    if scored:
+                    if scored and break_loops:
                         results[i]["loop_breaks"] = loops[i].breaks
                 else:
                     still.append(i)
