@@ -16,6 +16,15 @@ import cv2
 import numpy as np
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; once, at import (it is process-wide)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def write_bytes(path, data: bytes) -> str:
     """Write `data` to `path` atomically (creating its folder); returns the path."""
     path = os.fspath(path)
@@ -23,6 +32,7 @@ def write_bytes(path, data: bytes) -> str:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it owner-only; a plain open() would not
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

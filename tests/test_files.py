@@ -17,6 +17,9 @@ def test_writes_replace_whole_files_and_leave_no_temp_files(tmp_path):
     assert json.loads(path.read_text()) == {"a": str(tmp_path), "b": 1}
     files.write_text(path, "new")
     assert path.read_text() == "new" and os.listdir(path.parent) == ["out.json"]
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")  # the permissions an ordinary open() gives, not mkstemp's owner-only
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
 
 
 def test_a_failed_write_keeps_the_old_file_and_removes_its_temp_file(tmp_path):
