@@ -37,7 +37,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-JUDGE_VAL = ["--val-faces", str(ROOT / "benchmarks" / "judge_photos")]
+# the README's judge: real photos in its training and in its validation (BENCHMARKS.md, "Session 12")
+JUDGE_PHOTOS = [
+    "--train-faces",
+    str(ROOT / "benchmarks" / "judge_train_photos"),
+    "--val-faces",
+    str(ROOT / "benchmarks" / "judge_photos"),
+]
 BLENDS = ("paste", "color", "seamless")  # envs.fusion.BLENDS (not imported: keeps --help instant)
 
 
@@ -78,8 +84,17 @@ def detectors(args, out: Path) -> tuple[str, str]:
         judge = str(out / "judge")
         if not (out / "judge" / "judge.pt").is_file():
             _run(
-                # real photos in its validation (benchmarks/judge_photos): the judge for these tables
-                [sys.executable, "-m", "detectors.judge", "train", "--out", judge, "--no-progress", *JUDGE_VAL, *dry],
+                [
+                    sys.executable,
+                    "-m",
+                    "detectors.judge",
+                    "train",
+                    "--out",
+                    judge,
+                    "--no-progress",
+                    *JUDGE_PHOTOS,
+                    *dry,
+                ],
                 out / "logs" / "judge.log",
             )
     return critic, judge

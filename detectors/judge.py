@@ -107,7 +107,8 @@ class Settings:
         "real photos to train on beside --faces (a folder or cache): --train-share of every batch is their "
         "real crops and composites made among them; never validated or tested on",
     )
-    train_share: float = option(0.5, "with --train-faces: the fraction of each training batch drawn from them")
+    # 0.25 validated above 0.5 (BENCHMARKS.md, "Session 12")
+    train_share: float = option(0.25, "with --train-faces: the fraction of each training batch drawn from them")
     false_alarms: float = option(0.05, "threshold: this fraction of validation reals flagged")
     real_copies: int = option(8, "crops per face in validation/test real sets (plain, mirror, jittered)")
     n_eval: int = option(100, "fused crops per (kind, blend) group in validation and test")
