@@ -95,8 +95,12 @@ def plot(runs: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.5 * len(runs), 3.4), squeeze=False)
-    for ax, r in zip(axes[0], runs):
+    cols = min(3, len(runs))
+    rows = -(-len(runs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(runs) :]:
+        ax.axis("off")
+    for ax, r in zip(axes.flat, runs):
         snaps = [m for m in r["models"] if m["model"] != "best"]
         x = np.arange(len(snaps))
         ax.plot(x, [m["plain"]["success_rate"] for m in snaps], "o-", label="plain argmax")
@@ -105,7 +109,8 @@ def plot(runs: list[dict], path: Path) -> None:
         ax.set_xlabel("saved model (training order)")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("validation success")
+    for row in axes:
+        row[0].set_ylabel("validation success")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
