@@ -52,6 +52,7 @@ from .judge_model import (
     WIDTHS,
     AutoEncoder,
     Judge,
+    JudgeEnsemble,
     JudgeNet,
     sigmoid,
 )
@@ -109,6 +110,11 @@ class Settings:
     )
     # 0.25 validated above 0.5 (BENCHMARKS.md, "Session 12")
     train_share: float = option(0.25, "with --train-faces: the fraction of each training batch drawn from them")
+    members: int = option(
+        1,
+        "train N judges (seeds SEED, SEED+100, ...; one split, one validation set) and score with the mean of "
+        "their logits; N times the training time",
+    )
     false_alarms: float = option(0.05, "threshold: this fraction of validation reals flagged")
     real_copies: int = option(8, "crops per face in validation/test real sets (plain, mirror, jittered)")
     n_eval: int = option(100, "fused crops per (kind, blend) group in validation and test")
@@ -167,10 +173,10 @@ def _checked(settings: Settings) -> Settings:
             raise ValueError(f"--train-faces {s.train_faces}: the same faces as {same[0]}; give other photos")
         if not 0 < s.train_share < 1:
             raise ValueError(f"--train-share must be in (0, 1), got {s.train_share}")
-    if s.ae_iters < 1 or s.clf_iters < 1 or s.batch_size < 2 or not 0 < s.false_alarms < 1:
+    if s.ae_iters < 1 or s.clf_iters < 1 or s.members < 1 or s.batch_size < 2 or not 0 < s.false_alarms < 1:
         raise ValueError(
-            f"need ae_iters, clf_iters >= 1, batch_size >= 2, 0 < false_alarms < 1; got "
-            f"{s.ae_iters}, {s.clf_iters}, {s.batch_size}, {s.false_alarms}"
+            f"need ae_iters, clf_iters, members >= 1, batch_size >= 2, 0 < false_alarms < 1; got "
+            f"{s.ae_iters}, {s.clf_iters}, {s.members}, {s.batch_size}, {s.false_alarms}"
         )
     if len(s.kind_weights) != len(KINDS) or min(s.kind_weights) < 0 or not sum(s.kind_weights) > 0:
         raise ValueError(f"kind_weights: {len(KINDS)} weights >= 0 for {KINDS}, not all 0; got {s.kind_weights}")
@@ -194,94 +200,127 @@ def train(settings: Settings) -> dict:
     s = _checked(settings)
     if s.threads:
         torch.set_num_threads(s.threads)
-    torch.manual_seed(s.seed)
-    aug = torch.Generator().manual_seed(s.seed + 1)
     train_faces, val_faces = judge_faces(s.faces, s.seed, s.val_fraction)
     if len(set(val_faces.files)) < 2:  # before any training: the threshold needs them
         raise ValueError(
             f"--faces {s.faces}: the judge's validation split has {len(val_faces)} faces; "
             "it needs faces of two photos or more (use more faces or --val-fraction)"
         )
-    sampler, photos = _training_sampler(s, train_faces)
     val = _validation_set(s, val_faces)
-    b, t0 = s.batch_size, time.perf_counter()
-    history: dict[str, list[float]] = {"ae_loss": [], "clf_loss": []}
+    t0 = time.perf_counter()
     pool = ThreadPoolExecutor(1)
-    bar = tqdm(total=s.ae_iters + s.clf_iters, disable=not s.progress, desc="judge", unit="batch")
+    bar = tqdm(total=s.members * (s.ae_iters + s.clf_iters), disable=not s.progress, desc="judge", unit="batch")
     try:
-        # (1) autoencoder on real crops: features of what a face crop looks like, no labels
-        ae = AutoEncoder(WIDTHS, s.highpass, s.highpass_norm)
-
-        def reconstruction(crops):
-            x = data.augment(data.to_tensor(crops), aug, sharpen=s.sharpen, noise=s.noise)
-            return F.mse_loss(ae(x), ae.target(x))
-
-        opt = torch.optim.Adam(ae.parameters(), lr=s.lr)
-        _fit(
-            reconstruction,
-            opt,
-            _batches(pool, lambda: sampler.reals(b), s.ae_iters),
-            bar,
-            "autoencoder",
-            history["ae_loss"],
-        )
-        files.save_state_dict(ae, os.path.join(s.out, AUTOENCODER))
-
-        # (2) its encoder + a logistic-regression head, fine-tuned on real (0) vs fused (1)
-        net = JudgeNet(WIDTHS, SIZE, highpass=s.highpass, normalize=s.highpass_norm)
-        net.encoder.load_state_dict(ae.encoder.state_dict())
-
-        def classification(batch):
-            crops, labels = batch
-            return F.binary_cross_entropy_with_logits(
-                net(data.augment(data.to_tensor(crops), aug, sharpen=s.sharpen, noise=s.noise)),
-                torch.from_numpy(labels),
-            )
-
-        opt = torch.optim.AdamW(
-            [{"params": net.encoder.parameters(), "lr": s.encoder_lr}, {"params": net.head.parameters(), "lr": s.lr}],
-            weight_decay=s.weight_decay,
-        )
-        batches = _batches(pool, lambda: sampler.batch(b, b, s.kind_weights, s.paired), s.clf_iters)
-        every = s.select_every or s.clf_iters
-        best = (-1.0, 0, None)
-        history["val_auc"] = []
-        for start in range(0, s.clf_iters, every):
-            chunk = itertools.islice(batches, min(every, s.clf_iters - start))
-            _fit(classification, opt, chunk, bar, "classifier", history["clf_loss"])
-            auc = _validation_auc(net, val)
-            history["val_auc"].append((start + every, auc))
-            if auc > best[0]:
-                best = (auc, start + every, copy.deepcopy(net.state_dict()))
-        net.load_state_dict(best[2])
+        trained = [_train_member(s, member_seed(s.seed, k), train_faces, val, pool, bar) for k in range(s.members)]
     finally:
         pool.shutdown(cancel_futures=True)
         bar.close()
+    nets = [m.net for m in trained]
+    net = nets[0] if s.members == 1 else JudgeEnsemble(nets)
+    photos = trained[0].photos
+    history = trained[0].history
     meta = _calibrate(Judge(net, 0.0, SIZE), s, val)
-    meta["selected_batch"] = best[1]
     meta.update(
+        members=s.members,
+        selected_batch=trained[0].selected_batch,
+        member_selection=[
+            {"seed": member_seed(s.seed, k), "selected_batch": m.selected_batch, "val_auc": m.val_auc}
+            for k, m in enumerate(trained)
+        ],
         train_faces=list(train_faces.files) + list(photos),
         elapsed_s=round(time.perf_counter() - t0, 1),
         history={k: [v if isinstance(v, tuple) else round(v, 5) for v in vs] for k, vs in history.items()},
     )
+    files.save_state_dict(trained[0].autoencoder, os.path.join(s.out, AUTOENCODER))
     files.save_state_dict(net, os.path.join(s.out, WEIGHTS))
     files.write_json(os.path.join(s.out, SETTINGS), meta)
     _loss_plot(history, os.path.join(s.out, "losses.png"))
     return score(s.out, s.faces, n=s.n_eval, seed=s.seed + 3, real_copies=s.real_copies)
 
 
-def _training_sampler(s: Settings, train_faces) -> tuple[JudgeSampler | MixedSampler, list[str]]:
+def member_seed(seed: int, k: int) -> int:
+    """Member k's seed (initialisation, crops, augmentation); member 0 is the judge's own seed,
+    so a one-member judge is what `--seed` always trained. The split stays the judge's seed's."""
+    return seed + 100 * k
+
+
+@dataclass
+class TrainedMember:
+    net: JudgeNet
+    autoencoder: AutoEncoder
+    selected_batch: int
+    val_auc: float
+    history: dict
+    photos: list[str]
+
+
+def _train_member(s: Settings, seed: int, train_faces, val: ValidationSet, pool, bar: tqdm) -> TrainedMember:
+    """One judge: the autoencoder on real crops, then its encoder + head fine-tuned on real vs
+    fused, keeping the fine-tuning state of the best validation AUC."""
+    torch.manual_seed(seed)
+    aug = torch.Generator().manual_seed(seed + 1)
+    sampler, photos = _training_sampler(s, train_faces, seed)
+    b = s.batch_size
+    history: dict[str, list] = {"ae_loss": [], "clf_loss": []}
+    # (1) autoencoder on real crops: features of what a face crop looks like, no labels
+    ae = AutoEncoder(WIDTHS, s.highpass, s.highpass_norm)
+
+    def reconstruction(crops):
+        x = data.augment(data.to_tensor(crops), aug, sharpen=s.sharpen, noise=s.noise)
+        return F.mse_loss(ae(x), ae.target(x))
+
+    opt = torch.optim.Adam(ae.parameters(), lr=s.lr)
+    _fit(
+        reconstruction,
+        opt,
+        _batches(pool, lambda: sampler.reals(b), s.ae_iters),
+        bar,
+        "autoencoder",
+        history["ae_loss"],
+    )
+
+    # (2) its encoder + a logistic-regression head, fine-tuned on real (0) vs fused (1)
+    net = JudgeNet(WIDTHS, SIZE, highpass=s.highpass, normalize=s.highpass_norm)
+    net.encoder.load_state_dict(ae.encoder.state_dict())
+
+    def classification(batch):
+        crops, labels = batch
+        return F.binary_cross_entropy_with_logits(
+            net(data.augment(data.to_tensor(crops), aug, sharpen=s.sharpen, noise=s.noise)),
+            torch.from_numpy(labels),
+        )
+
+    opt = torch.optim.AdamW(
+        [{"params": net.encoder.parameters(), "lr": s.encoder_lr}, {"params": net.head.parameters(), "lr": s.lr}],
+        weight_decay=s.weight_decay,
+    )
+    batches = _batches(pool, lambda: sampler.batch(b, b, s.kind_weights, s.paired), s.clf_iters)
+    every = s.select_every or s.clf_iters
+    best = (-1.0, 0, None)
+    history["val_auc"] = []
+    for start in range(0, s.clf_iters, every):
+        chunk = itertools.islice(batches, min(every, s.clf_iters - start))
+        _fit(classification, opt, chunk, bar, "classifier", history["clf_loss"])
+        auc = _validation_auc(net, val)
+        history["val_auc"].append((start + every, auc))
+        if auc > best[0]:
+            best = (auc, start + every, copy.deepcopy(net.state_dict()))
+    net.load_state_dict(best[2])
+    return TrainedMember(net, ae, best[1], best[0], history, photos)
+
+
+def _training_sampler(s: Settings, train_faces, seed: int) -> tuple[JudgeSampler | MixedSampler, list[str]]:
     """The judge's training crops: its split of --faces, and with --train-faces those photos
     for --train-share of every batch; returns the sampler and the photos' file names."""
     from envs.faces import load_faces
 
-    own = JudgeSampler(train_faces, np.random.default_rng(s.seed), shift=s.shift, zoom=s.zoom)
+    own = JudgeSampler(train_faces, np.random.default_rng(seed), shift=s.shift, zoom=s.zoom)
     if not s.train_faces:
         return own, []
     photos = load_faces(s.train_faces)
     if len(set(photos.files)) < 2:
         raise ValueError(f"--train-faces {s.train_faces}: {len(photos)} face(s); need faces of two photos or more")
-    extra = JudgeSampler(photos, np.random.default_rng(s.seed + 4), shift=s.shift, zoom=s.zoom)
+    extra = JudgeSampler(photos, np.random.default_rng(seed + 4), shift=s.shift, zoom=s.zoom)
     return MixedSampler([own, extra], [1 - s.train_share, s.train_share]), list(photos.files)
 
 

@@ -128,6 +128,24 @@ class JudgeNet(nn.Module):
         return self.head(self.encoder(x)).reshape(-1)
 
 
+class JudgeEnsemble(nn.Module):
+    """Several JudgeNets trained apart (own seeds, one data split): the mean of their logits.
+    Their errors on unseen faces are partly independent, so the mean ranks better than most
+    members (BENCHMARKS.md, "an ensemble of judges")."""
+
+    def __init__(self, members: list[JudgeNet]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    @property
+    def encoder(self) -> Encoder:
+        """The first member's encoder (what each member's front end is, they share settings)."""
+        return self.members[0].encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(0)
+
+
 def resolve(path: str | os.PathLike) -> str:
     """A judge dir or its judge.pt -> judge.pt's path; anything else is a clear error."""
     path = os.fspath(path)
@@ -149,7 +167,9 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 class Judge:
     """Callable judge: uint8 RGB crops -> probability that each is fused (not a real crop)."""
 
-    def __init__(self, net: JudgeNet, threshold_logit: float, image_size: int, source: str | None = None):
+    def __init__(
+        self, net: JudgeNet | JudgeEnsemble, threshold_logit: float, image_size: int, source: str | None = None
+    ):
         self.net, self.image_size, self.source = net.eval(), image_size, source
         self.threshold_logit = float(threshold_logit)
         self.highpass = isinstance(net.encoder.prepare, HighPass)
@@ -175,6 +195,7 @@ class Judge:
                 threshold = float(np.log(p / (1 - p)))
             highpass = bool(meta.get("highpass", False))  # judges before it existed: False
             normalize = bool(meta.get("highpass_norm", False))  # likewise
+            members = int(meta.get("members", 1))  # judges before ensembles: one net
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(
                 f"judge settings {settings_file!r}: expected the JSON `python -m detectors.judge "
@@ -182,17 +203,21 @@ class Judge:
             ) from exc
         try:
             state = torch.load(file, map_location="cpu", weights_only=True)
-            net = JudgeNet(widths, size, highpass=highpass, normalize=normalize)
+            nets = [JudgeNet(widths, size, highpass=highpass, normalize=normalize) for _ in range(members)]
+            net = nets[0] if members == 1 else JudgeEnsemble(nets)
             net.load_state_dict(state)
         except Exception as exc:  # not a torch file, pickled objects, wrong keys or shapes
             raise ValueError(
-                f"{file}: not a realism judge state_dict for widths {widths} at {size} px "
+                f"{file}: not a realism judge state_dict of {members} net(s) of widths {widths} at {size} px "
                 f"({str(exc).splitlines()[0][:200]})"
             ) from exc
         return cls(net, threshold, size, source=file)
 
     def __repr__(self) -> str:
-        return f"Judge(image_size={self.image_size}, threshold={self.threshold:.3f}, source={self.source!r})"
+        n = len(self.net.members) if isinstance(self.net, JudgeEnsemble) else 1
+        return (
+            f"Judge(members={n}, image_size={self.image_size}, threshold={self.threshold:.3f}, source={self.source!r})"
+        )
 
     def logits(self, crops: np.ndarray, batch: int = 256) -> np.ndarray:
         crops = np.asarray(crops)

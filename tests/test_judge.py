@@ -96,6 +96,32 @@ def test_checkpoints_load_with_weights_only(dry_judge):
         judge(crops[:, :32, :32])
 
 
+def test_ensemble_is_the_mean_of_its_members(dry_judge, tmp_path):
+    """--members 2: member 0 is the one-member judge of the same seed (same weights), member 1
+    another seed; the saved judge scores the mean of their logits."""
+    out = tmp_path / "ensemble"
+    assert judge_cli.main(["train", "--dry-run", "--no-progress", "--members", "2", "--out", str(out)]) == 0
+    meta = json.loads((out / "judge.json").read_text())
+    assert meta["members"] == 2 and [m["seed"] for m in meta["member_selection"]] == [7, 107]
+    state = torch.load(out / "judge.pt", map_location="cpu", weights_only=True)
+    single = torch.load(dry_judge / "judge.pt", map_location="cpu", weights_only=True)
+    nets = []
+    for k in range(2):
+        net = JudgeNet(highpass=True)
+        net.load_state_dict({n[len(f"members.{k}.") :]: v for n, v in state.items() if n.startswith(f"members.{k}.")})
+        nets.append(net.eval())
+    for name, v in single.items():
+        torch.testing.assert_close(nets[0].state_dict()[name], v)
+    assert any(not torch.equal(nets[1].state_dict()[n], v) for n, v in single.items())
+    crops = np.random.default_rng(1).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
+    judge = Judge.from_checkpoint(out)
+    parts = [Judge(n, 0.0, 64).logits(crops) for n in nets]
+    np.testing.assert_allclose(judge.logits(crops), np.mean(parts, axis=0), rtol=1e-5, atol=1e-5)
+    assert "members=2" in repr(judge)
+    with pytest.raises(ValueError, match="members"):
+        judge_cli.train(judge_cli.Settings(dry_run=True, members=0, out=str(tmp_path / "none")))
+
+
 def test_judges_written_before_highpass_and_logit_thresholds_load(tmp_path):
     """A judge.json without `highpass` and `threshold_logit` (sessions before 10) loads as a
     plain-crop judge whose logit threshold is the probability's logit."""
