@@ -130,8 +130,8 @@ class JudgeNet(nn.Module):
 
 class JudgeEnsemble(nn.Module):
     """Several JudgeNets trained apart (own seeds, one data split): the mean of their logits.
-    Their errors on unseen faces are partly independent, so the mean ranks better than most
-    members (BENCHMARKS.md, "an ensemble of judges")."""
+    On the embedded faces three members ranked as well as their best member, no better: their
+    errors are mostly shared (BENCHMARKS.md, "Session 13: an ensemble of judges")."""
 
     def __init__(self, members: list[JudgeNet]):
         super().__init__()
