@@ -229,7 +229,11 @@ def train(settings: Settings) -> dict:
         ],
         train_faces=list(train_faces.files) + list(photos),
         elapsed_s=round(time.perf_counter() - t0, 1),
-        history={k: [v if isinstance(v, tuple) else round(v, 5) for v in vs] for k, vs in history.items()},
+        history={
+            "ae_loss": [round(v, 5) for v in history["ae_loss"]],
+            "clf_loss": [round(v, 5) for v in history["clf_loss"]],
+            "val_auc": history["val_auc"],  # (fine-tuning batch, validation AUC) pairs
+        },
     )
     files.save_state_dict(trained[0].autoencoder, os.path.join(s.out, AUTOENCODER))
     files.save_state_dict(net, os.path.join(s.out, WEIGHTS))
@@ -261,7 +265,7 @@ def _train_member(s: Settings, seed: int, train_faces, val: ValidationSet, pool,
     aug = torch.Generator().manual_seed(seed + 1)
     sampler, photos = _training_sampler(s, train_faces, seed)
     b = s.batch_size
-    history: dict[str, list] = {"ae_loss": [], "clf_loss": []}
+    history: dict[str, list] = {"ae_loss": [], "clf_loss": [], "val_auc": []}
     # (1) autoencoder on real crops: features of what a face crop looks like, no labels
     ae = AutoEncoder(WIDTHS, s.highpass, s.highpass_norm)
 
@@ -297,7 +301,6 @@ def _train_member(s: Settings, seed: int, train_faces, val: ValidationSet, pool,
     batches = _batches(pool, lambda: sampler.batch(b, b, s.kind_weights, s.paired), s.clf_iters)
     every = s.select_every or s.clf_iters
     best = (-1.0, 0, None)
-    history["val_auc"] = []
     for start in range(0, s.clf_iters, every):
         chunk = itertools.islice(batches, min(every, s.clf_iters - start))
         _fit(classification, opt, chunk, bar, "classifier", history["clf_loss"])
