@@ -211,7 +211,10 @@ def train(settings: Settings) -> dict:
     pool = ThreadPoolExecutor(1)
     bar = tqdm(total=s.members * (s.ae_iters + s.clf_iters), disable=not s.progress, desc="judge", unit="batch")
     try:
-        trained = [_train_member(s, member_seed(s.seed, k), train_faces, val, pool, bar) for k in range(s.members)]
+        trained = [
+            _train_member(s, member_seed(s.seed, k), train_faces, val, pool, bar, f"{k + 1}/{s.members}")
+            for k in range(s.members)
+        ]
     finally:
         pool.shutdown(cancel_futures=True)
         bar.close()
@@ -258,9 +261,19 @@ class TrainedMember:
     photos: list[str]
 
 
-def _train_member(s: Settings, seed: int, train_faces, val: ValidationSet, pool, bar: tqdm) -> TrainedMember:
+def _say(bar: tqdm, message: str) -> None:
+    """A line of progress: above the bar, or on stderr when there is none (logs of long runs)."""
+    if bar.disable:
+        print(message, file=sys.stderr, flush=True)
+    else:
+        bar.write(message, file=sys.stderr)
+
+
+def _train_member(
+    s: Settings, seed: int, train_faces, val: ValidationSet, pool, bar: tqdm, name: str = ""
+) -> TrainedMember:
     """One judge: the autoencoder on real crops, then its encoder + head fine-tuned on real vs
-    fused, keeping the fine-tuning state of the best validation AUC."""
+    fused, keeping the fine-tuning state of the best validation AUC; `name` labels its lines."""
     torch.manual_seed(seed)
     aug = torch.Generator().manual_seed(seed + 1)
     sampler, photos = _training_sampler(s, train_faces, seed)
@@ -282,6 +295,7 @@ def _train_member(s: Settings, seed: int, train_faces, val: ValidationSet, pool,
         "autoencoder",
         history["ae_loss"],
     )
+    _say(bar, f"judge {name}: autoencoder done, {s.ae_iters} batches, reconstruction loss {history['ae_loss'][-1]:.4f}")
 
     # (2) its encoder + a logistic-regression head, fine-tuned on real (0) vs fused (1)
     net = JudgeNet(WIDTHS, SIZE, highpass=s.highpass, normalize=s.highpass_norm)
@@ -304,10 +318,14 @@ def _train_member(s: Settings, seed: int, train_faces, val: ValidationSet, pool,
     for start in range(0, s.clf_iters, every):
         chunk = itertools.islice(batches, min(every, s.clf_iters - start))
         _fit(classification, opt, chunk, bar, "classifier", history["clf_loss"])
+        done = min(start + every, s.clf_iters)
         auc = _validation_auc(net, val)
-        history["val_auc"].append((start + every, auc))
+        history["val_auc"].append((done, auc))
         if auc > best[0]:
-            best = (auc, start + every, copy.deepcopy(net.state_dict()))
+            best = (auc, done, copy.deepcopy(net.state_dict()))
+        _say(
+            bar, f"judge {name}: fine-tuning batch {done}/{s.clf_iters}, validation AUC {auc:.4f} (best {best[0]:.4f})"
+        )
     net.load_state_dict(best[2])
     return TrainedMember(net, ae, best[1], best[0], history, photos)
 

@@ -96,11 +96,14 @@ def test_checkpoints_load_with_weights_only(dry_judge):
         judge(crops[:, :32, :32])
 
 
-def test_ensemble_is_the_mean_of_its_members(dry_judge, tmp_path):
+def test_ensemble_is_the_mean_of_its_members(dry_judge, tmp_path, capsys):
     """--members 2: member 0 is the one-member judge of the same seed (same weights), member 1
     another seed; the saved judge scores the mean of their logits."""
     out = tmp_path / "ensemble"
     assert judge_cli.main(["train", "--dry-run", "--no-progress", "--members", "2", "--out", str(out)]) == 0
+    lines = capsys.readouterr().err.splitlines()  # without a bar, a line per stage and validation
+    assert [ln.split(":")[0] for ln in lines if "validation AUC" in ln] == ["judge 1/2", "judge 2/2"]
+    assert sum("autoencoder done" in ln for ln in lines) == 2
     meta = json.loads((out / "judge.json").read_text())
     assert meta["members"] == 2 and [m["seed"] for m in meta["member_selection"]] == [7, 107]
     state = torch.load(out / "judge.pt", map_location="cpu", weights_only=True)
