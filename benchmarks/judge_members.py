@@ -63,7 +63,7 @@ def member_logits(judge_dir: Path, real_photos: str) -> dict:
 
 def subset_rows(logits: dict, false_alarms: float) -> list[dict]:
     """Every non-empty subset of the members: mean logits, threshold on the validation reals."""
-    from detectors.judge import group_metrics
+    from detectors.judge import group_metrics, threshold_at
 
     n = len(logits["validation"])
     rows = []
@@ -76,7 +76,7 @@ def subset_rows(logits: dict, false_alarms: float) -> list[dict]:
                 return real, groups
 
             v_real, v_groups = mean("validation")
-            t = float(np.quantile(v_real, 1 - false_alarms, method="higher"))
+            t = threshold_at(v_real, false_alarms)
             row = {"members": list(subset), "validation_auc": group_metrics(v_real, v_groups["all"], t)["auc"]}
             for name in ("heldout", "real_photos"):
                 real, groups = mean(name)

@@ -206,13 +206,14 @@ def train(settings: Settings) -> dict:
             f"--faces {s.faces}: the judge's validation split has {len(val_faces)} faces; "
             "it needs faces of two photos or more (use more faces or --val-fraction)"
         )
+    photos = _training_photos(s)
     val = _validation_set(s, val_faces)
     t0 = time.perf_counter()
     pool = ThreadPoolExecutor(1)
     bar = tqdm(total=s.members * (s.ae_iters + s.clf_iters), disable=not s.progress, desc="judge", unit="batch")
     try:
         trained = [
-            _train_member(s, member_seed(s.seed, k), train_faces, val, pool, bar, f"{k + 1}/{s.members}")
+            _train_member(s, member_seed(s.seed, k), train_faces, photos, val, pool, bar, f"{k + 1}/{s.members}")
             for k in range(s.members)
         ]
     finally:
@@ -220,7 +221,6 @@ def train(settings: Settings) -> dict:
         bar.close()
     nets = [m.net for m in trained]
     net = nets[0] if s.members == 1 else JudgeEnsemble(nets)
-    photos = trained[0].photos
     history = trained[0].history
     meta = _calibrate(Judge(net, 0.0, SIZE), s, val)
     meta.update(
@@ -230,7 +230,7 @@ def train(settings: Settings) -> dict:
             {"seed": member_seed(s.seed, k), "selected_batch": m.selected_batch, "val_auc": m.val_auc}
             for k, m in enumerate(trained)
         ],
-        train_faces=list(train_faces.files) + list(photos),
+        train_faces=list(train_faces.files) + (list(photos.files) if photos is not None else []),
         elapsed_s=round(time.perf_counter() - t0, 1),
         history={
             "ae_loss": [round(v, 5) for v in history["ae_loss"]],
@@ -258,7 +258,6 @@ class TrainedMember:
     selected_batch: int
     val_auc: float
     history: dict
-    photos: list[str]
 
 
 def _say(bar: tqdm, message: str) -> None:
@@ -270,13 +269,13 @@ def _say(bar: tqdm, message: str) -> None:
 
 
 def _train_member(
-    s: Settings, seed: int, train_faces, val: ValidationSet, pool, bar: tqdm, name: str = ""
+    s: Settings, seed: int, train_faces, photos, val: ValidationSet, pool, bar: tqdm, name: str = ""
 ) -> TrainedMember:
     """One judge: the autoencoder on real crops, then its encoder + head fine-tuned on real vs
     fused, keeping the fine-tuning state of the best validation AUC; `name` labels its lines."""
     torch.manual_seed(seed)
     aug = torch.Generator().manual_seed(seed + 1)
-    sampler, photos = _training_sampler(s, train_faces, seed)
+    sampler = _training_sampler(s, train_faces, photos, seed)
     b = s.batch_size
     history: dict[str, list] = {"ae_loss": [], "clf_loss": [], "val_auc": []}
     # (1) autoencoder on real crops: features of what a face crop looks like, no labels
@@ -327,22 +326,29 @@ def _train_member(
             bar, f"judge {name}: fine-tuning batch {done}/{s.clf_iters}, validation AUC {auc:.4f} (best {best[0]:.4f})"
         )
     net.load_state_dict(best[2])
-    return TrainedMember(net, ae, best[1], best[0], history, photos)
+    return TrainedMember(net, ae, best[1], best[0], history)
 
 
-def _training_sampler(s: Settings, train_faces, seed: int) -> tuple[JudgeSampler | MixedSampler, list[str]]:
-    """The judge's training crops: its split of --faces, and with --train-faces those photos
-    for --train-share of every batch; returns the sampler and the photos' file names."""
+def _training_photos(s: Settings):
+    """The --train-faces photos (loaded once for every member), or None without them."""
     from envs.faces import load_faces
 
-    own = JudgeSampler(train_faces, np.random.default_rng(seed), shift=s.shift, zoom=s.zoom)
     if not s.train_faces:
-        return own, []
+        return None
     photos = load_faces(s.train_faces)
     if len(set(photos.files)) < 2:
         raise ValueError(f"--train-faces {s.train_faces}: {len(photos)} face(s); need faces of two photos or more")
+    return photos
+
+
+def _training_sampler(s: Settings, train_faces, photos, seed: int) -> JudgeSampler | MixedSampler:
+    """The judge's training crops: its split of --faces, and with --train-faces photos those
+    for --train-share of every batch."""
+    own = JudgeSampler(train_faces, np.random.default_rng(seed), shift=s.shift, zoom=s.zoom)
+    if photos is None:
+        return own
     extra = JudgeSampler(photos, np.random.default_rng(seed + 4), shift=s.shift, zoom=s.zoom)
-    return MixedSampler([own, extra], [1 - s.train_share, s.train_share]), list(photos.files)
+    return MixedSampler([own, extra], [1 - s.train_share, s.train_share])
 
 
 @dataclass
@@ -388,7 +394,7 @@ def _calibrate(judge: Judge, s: Settings, val: ValidationSet) -> dict:
     """The threshold on the judge's own validation faces (`false_alarms` of real crops flagged)
     and judge.json's other fields."""
     val_real = judge.logits(val.real)
-    threshold = float(np.quantile(val_real, 1 - s.false_alarms, method="higher"))
+    threshold = threshold_at(val_real, s.false_alarms)
     val_fused = judge.logits(val.fused)
     return {
         "settings": asdict(s),
@@ -401,6 +407,11 @@ def _calibrate(judge: Judge, s: Settings, val: ValidationSet) -> dict:
         "val_faces": val.files,
         "validation": {**group_metrics(val_real, val_fused, threshold), "n_real": len(val_real)},
     }
+
+
+def threshold_at(real: np.ndarray, false_alarms: float) -> float:
+    """The logit above which `false_alarms` of these real crops' logits lie."""
+    return float(np.quantile(real, 1 - false_alarms, method="higher"))
 
 
 def group_metrics(real: np.ndarray, fused: np.ndarray, threshold: float) -> dict:
