@@ -44,7 +44,8 @@ def member_logits(judge_dir: Path, real_photos: str) -> dict:
         ("heldout", s.faces, "heldout", s.seed + 3),
         ("real_photos", real_photos, "all", 10),
     ):
-        sampler = JudgeSampler(load_faces(faces).split(split), np.random.default_rng(seed), judge.image_size)
+        face_set = load_faces(faces).split(split)
+        sampler = JudgeSampler(face_set, np.random.default_rng(seed), judge.image_size, context=judge.context)
         real = sampler.real_set(s.real_copies)
         fused = {(k, bl): sampler.fused_set(k, bl, s.n_eval) for k in KINDS for bl in BLENDS}
         groups = {

@@ -44,7 +44,7 @@ from tqdm import tqdm
 from envs.dataclass_cli import HelpFormatter, add_arguments, from_args, option
 
 from . import data, files
-from .judge_data import BLENDS, KINDS, SIZE, JudgeSampler, MixedSampler, env_crop
+from .judge_data import BLENDS, CONTEXT, KINDS, SIZE, JudgeSampler, MixedSampler, env_crop
 from .judge_model import (
     AUTOENCODER,
     SETTINGS,
@@ -84,6 +84,7 @@ class Settings:
         True, "the networks see the crop itself, not its fine detail (crop minus its blur)", flag="--no-highpass"
     )
     highpass_norm: bool = option(False, "scale each crop's fine detail to the same energy (sharpness is no cue)")
+    context: float = option(CONTEXT, "crop framing: crop side / face box side (the crop stays 64 px)")
     shift: float = option(0.04, "crop jitter: box centre shift, in box sides (reals and fused alike)")
     zoom: float = option(0.06, "crop jitter: log box-side scale (reals and fused alike)")
     # fine detail a sharp real photo has and the embedded (upscaled 25 px) faces lack; without
@@ -344,10 +345,10 @@ def _training_photos(s: Settings):
 def _training_sampler(s: Settings, train_faces, photos, seed: int) -> JudgeSampler | MixedSampler:
     """The judge's training crops: its split of --faces, and with --train-faces photos those
     for --train-share of every batch."""
-    own = JudgeSampler(train_faces, np.random.default_rng(seed), shift=s.shift, zoom=s.zoom)
+    own = JudgeSampler(train_faces, np.random.default_rng(seed), shift=s.shift, zoom=s.zoom, context=s.context)
     if photos is None:
         return own
-    extra = JudgeSampler(photos, np.random.default_rng(seed + 4), shift=s.shift, zoom=s.zoom)
+    extra = JudgeSampler(photos, np.random.default_rng(seed + 4), shift=s.shift, zoom=s.zoom, context=s.context)
     return MixedSampler([own, extra], [1 - s.train_share, s.train_share])
 
 
@@ -374,7 +375,7 @@ def _validation_set(s: Settings, val_faces) -> ValidationSet:
         parts.append(photos)
     real, fused = [], []
     for part in parts:
-        val = JudgeSampler(part, np.random.default_rng(s.seed + 2))
+        val = JudgeSampler(part, np.random.default_rng(s.seed + 2), context=s.context)
         real.append(val.real_set(s.real_copies))
         fused += [val.fused_set(k, bl, s.n_eval) for k in KINDS for bl in BLENDS]
     return ValidationSet([f for part in parts for f in part.files], np.concatenate(real), np.concatenate(fused))
@@ -402,6 +403,7 @@ def _calibrate(judge: Judge, s: Settings, val: ValidationSet) -> dict:
         "highpass": s.highpass,
         "highpass_norm": s.highpass and s.highpass_norm,
         "image_size": SIZE,
+        "context": s.context,
         "threshold_logit": threshold,
         "threshold": float(sigmoid(threshold)),
         "val_faces": val.files,
@@ -450,7 +452,7 @@ def score(
     judge = Judge.from_checkpoint(checkpoint)
     out = out or os.path.dirname(judge.source)
     face_set = load_faces(faces).split(split)
-    sampler = JudgeSampler(face_set, np.random.default_rng(seed), judge.image_size)
+    sampler = JudgeSampler(face_set, np.random.default_rng(seed), judge.image_size, context=judge.context)
     real_crops = sampler.real_set(real_copies)
     real = judge.logits(real_crops)
     scores = {(k, bl): judge.logits(sampler.fused_set(k, bl, n)) for k in KINDS for bl in BLENDS}
@@ -463,6 +465,7 @@ def score(
         "threshold": judge.threshold,
         "threshold_logit": t,
         "image_size": judge.image_size,
+        "context": judge.context,
         "real": {
             "n": len(real),
             "mean_p_fake": float(sigmoid(real).mean()),
@@ -557,7 +560,7 @@ def summary(metrics: dict) -> str:
 
 def episode_crops(env, judge: Judge) -> dict[str, np.ndarray]:
     """The judge's crop of an env's current placement fused with each blend mode."""
-    return {bl: env_crop(env, bl, judge.image_size) for bl in BLENDS}
+    return {bl: env_crop(env, bl, judge.image_size, judge.context) for bl in BLENDS}
 
 
 def policy_columns(judge: Judge, crops: list[dict[str, np.ndarray]]) -> dict:

@@ -9,8 +9,8 @@ Fused crops come in four kinds, each with every blend mode (paste, color, seamle
 * aligned: another photo's face at its landmark (keypoint) alignment, i.e. a correctly
   placed swap: the hardest kind, only blending and identity give it away.
 
-A crop is `fusion.face_crop` of the full fused image around the ground-truth face box at 1.2 x
-its side (the env's realism-crop framing), `size` px. `env_crop` gives the same crop of an
+A crop is `fusion.face_crop` of the full fused image around the ground-truth face box at
+`context` x its side (default 1.2, the env's realism-crop framing), `size` px. `env_crop` gives the same crop of an
 env's current state, so what the judge scores in `agents.evaluate` is what it trained on.
 """
 
@@ -28,35 +28,53 @@ from . import data
 KINDS = ("random", "random_swap", "misplaced", "aligned")
 BLENDS = fusion.BLENDS
 SIZE = 64  # the judge's crop side: its own, not the reward critic's
+CONTEXT = fusion.CROP_CONTEXT  # crop side / face box side
 
 
 def fused_crop(
-    faces: FaceSet, target: int, source: int, matrix: np.ndarray, box: np.ndarray, blend: str, size: int = SIZE
+    faces: FaceSet,
+    target: int,
+    source: int,
+    matrix: np.ndarray,
+    box: np.ndarray,
+    blend: str,
+    size: int = SIZE,
+    context: float = CONTEXT,
 ) -> np.ndarray:
     """(size, size, 3) uint8 crop around `box` of the source face fused onto the target photo."""
     image = fusion.fuse(
         faces.images[target], faces.images[source], faces.masks[source], matrix, blend, target_mask=faces.masks[target]
     )
-    return fusion.face_crop(image, box, size)
+    return fusion.face_crop(image, box, size, context)
 
 
-def env_crop(env, blend: str, size: int = SIZE) -> np.ndarray:
+def env_crop(env, blend: str, size: int = SIZE, context: float = CONTEXT) -> np.ndarray:
     """The judge's crop of a FaceFusionEnv's current placement, fused with `blend`."""
     u = env.unwrapped
     box = data.geometry(u.faces, u.target_index, u.source_index).box
-    return fusion.face_crop(u.fused_image(blend), box, size)
+    return fusion.face_crop(u.fused_image(blend), box, size, context)
 
 
 class JudgeSampler:
     """Real and fused crops of a FaceSet, optionally with crop jitter (`shift` of the box
-    centre and `zoom` of its side, applied alike to both, so framing carries no label)."""
+    centre and `zoom` of its side, applied alike to both, so framing carries no label), framed
+    at `context` x the face box."""
 
     def __init__(
-        self, faces: FaceSet, rng: np.random.Generator, size: int = SIZE, shift: float = 0.04, zoom: float = 0.06
+        self,
+        faces: FaceSet,
+        rng: np.random.Generator,
+        size: int = SIZE,
+        shift: float = 0.04,
+        zoom: float = 0.06,
+        context: float = CONTEXT,
     ):
         if len(set(faces.files)) < 2:
             raise ValueError(f"the judge needs faces of two photos or more (swap composites); got {len(faces)}")
+        if not context > 0:
+            raise ValueError(f"context (crop side / face box side) must be > 0, got {context}")
         self.faces, self.rng, self.size, self.shift, self.zoom = faces, rng, size, shift, zoom
+        self.context = context
         self._geo: dict[tuple[int, int], data.Geometry] = {}
 
     def geometry(self, target: int, source: int) -> data.Geometry:
@@ -74,7 +92,7 @@ class JudgeSampler:
 
     def real(self, target: int, jitter: bool = True) -> np.ndarray:
         box = self._box(self.geometry(target, target).box, jitter)
-        return fusion.face_crop(self.faces.images[target], box, self.size)
+        return fusion.face_crop(self.faces.images[target], box, self.size, self.context)
 
     def targets(self, n: int) -> np.ndarray:
         return self.rng.integers(len(self.faces), size=n)
@@ -99,7 +117,8 @@ class JudgeSampler:
             place = data.misplacement(r)
         else:
             place = data.env_placement(r, geo.face_px, self.faces.canvas)
-        return fused_crop(self.faces, t, s, data.placed(geo, *place), self._box(geo.box, jitter), blend, self.size)
+        box = self._box(geo.box, jitter)
+        return fused_crop(self.faces, t, s, data.placed(geo, *place), box, blend, self.size, self.context)
 
     def batch(
         self, n_real: int, n_fused: int, kind_weights=None, paired: bool = False

@@ -26,6 +26,7 @@ from torch import nn
 
 from . import files
 from .data import gaussian_blur
+from .judge_data import CONTEXT
 
 WEIGHTS, AUTOENCODER, SETTINGS = files.JUDGE, files.AUTOENCODER, "judge.json"
 WIDTHS = (32, 64, 128, 128)  # encoder feature maps: 64 -> 32 -> 16 -> 8 -> 4 px
@@ -168,9 +169,14 @@ class Judge:
     """Callable judge: uint8 RGB crops -> probability that each is fused (not a real crop)."""
 
     def __init__(
-        self, net: JudgeNet | JudgeEnsemble, threshold_logit: float, image_size: int, source: str | None = None
+        self,
+        net: JudgeNet | JudgeEnsemble,
+        threshold_logit: float,
+        image_size: int,
+        source: str | None = None,
+        context: float = CONTEXT,
     ):
-        self.net, self.image_size, self.source = net.eval(), image_size, source
+        self.net, self.image_size, self.source, self.context = net.eval(), image_size, source, float(context)
         self.threshold_logit = float(threshold_logit)
         self.highpass = isinstance(net.encoder.prepare, HighPass)
         self.normalize = self.highpass and net.encoder.prepare.normalize
@@ -196,6 +202,7 @@ class Judge:
             highpass = bool(meta.get("highpass", False))  # judges before it existed: False
             normalize = bool(meta.get("highpass_norm", False))  # likewise
             members = int(meta.get("members", 1))  # judges before ensembles: one net
+            context = float(meta.get("context", CONTEXT))  # judges before it: the realism crop's framing
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(
                 f"judge settings {settings_file!r}: expected the JSON `python -m detectors.judge "
@@ -211,12 +218,13 @@ class Judge:
                 f"{file}: not a realism judge state_dict of {members} net(s) of widths {widths} at {size} px "
                 f"({str(exc).splitlines()[0][:200]})"
             ) from exc
-        return cls(net, threshold, size, source=file)
+        return cls(net, threshold, size, source=file, context=context)
 
     def __repr__(self) -> str:
         n = len(self.net.members) if isinstance(self.net, JudgeEnsemble) else 1
         return (
-            f"Judge(members={n}, image_size={self.image_size}, threshold={self.threshold:.3f}, source={self.source!r})"
+            f"Judge(members={n}, image_size={self.image_size}, context={self.context}, "
+            f"threshold={self.threshold:.3f}, source={self.source!r})"
         )
 
     def logits(self, crops: np.ndarray, batch: int = 256) -> np.ndarray:

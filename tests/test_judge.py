@@ -133,6 +133,36 @@ def test_judges_written_before_highpass_and_logit_thresholds_load(tmp_path):
     judge = Judge.from_checkpoint(tmp_path)
     assert not judge.highpass and judge.threshold_logit == pytest.approx(np.log(9.0))
     assert judge.threshold == pytest.approx(0.9)
+    assert judge.context == 1.2  # before --context: the realism crop's framing
+
+
+def test_context_frames_training_scoring_and_the_env_crop(tmp_path, capsys):
+    """--context 2.0: judge.json and metrics.json carry it, the loaded judge crops with it, and
+    what agents.evaluate scores (episode_crops) is the env's crop at that framing, not 1.2."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+
+    out = tmp_path / "wide"
+    assert judge_cli.main(["train", "--dry-run", "--no-progress", "--context", "2.0", "--out", str(out)]) == 0
+    assert json.loads((out / "judge.json").read_text())["context"] == 2.0
+    assert json.loads((out / "metrics.json").read_text())["context"] == 2.0
+    judge = Judge.from_checkpoint(out)
+    assert judge.context == 2.0 and "context=2.0" in repr(judge)
+    env = gym.make("FaceFusion-v0", split="heldout")
+    env.reset(seed=1)
+    crops = judge_cli.episode_crops(env, judge)
+    for blend in BLENDS:
+        np.testing.assert_array_equal(crops[blend], env_crop(env, blend, 64, 2.0))
+        assert not np.array_equal(crops[blend], env_crop(env, blend, 64))
+    env.close()
+    sampler = JudgeSampler(judge_cli.judge_faces("default", 7, 0.2)[1], np.random.default_rng(0), context=2.0)
+    from envs import fusion
+
+    box, image = sampler.geometry(0, 0).box, sampler.faces.images[0]
+    np.testing.assert_array_equal(sampler.real(0, jitter=False), fusion.face_crop(image, box, 64, 2.0))
+    with pytest.raises(ValueError, match="context"):
+        JudgeSampler(sampler.faces, np.random.default_rng(0), context=0.0)
 
 
 def test_env_crop_is_the_training_crop():
