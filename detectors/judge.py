@@ -78,6 +78,9 @@ class Settings:
         nargs=len(KINDS),
         metavar="W",
     )
+    random_draws: int = option(
+        1, "training's random composites: the least misplaced of N env draws (N > 1: more near-real ones)"
+    )
     batch_size: int = option(64, "real crops per batch; as many fused in fine-tuning")
     paired: bool = option(True, "fused crops made on other photos than the batch's real ones", flag="--no-paired")
     highpass: bool = option(
@@ -174,10 +177,11 @@ def _checked(settings: Settings) -> Settings:
             raise ValueError(f"--train-faces {s.train_faces}: the same faces as {same[0]}; give other photos")
         if not 0 < s.train_share < 1:
             raise ValueError(f"--train-share must be in (0, 1), got {s.train_share}")
-    if s.ae_iters < 1 or s.clf_iters < 1 or s.members < 1 or s.batch_size < 2 or not 0 < s.false_alarms < 1:
+    counts = (s.ae_iters, s.clf_iters, s.members, s.random_draws)
+    if min(counts) < 1 or s.batch_size < 2 or not 0 < s.false_alarms < 1 or not s.context > 0:
         raise ValueError(
-            f"need ae_iters, clf_iters, members >= 1, batch_size >= 2, 0 < false_alarms < 1; got "
-            f"{s.ae_iters}, {s.clf_iters}, {s.members}, {s.batch_size}, {s.false_alarms}"
+            f"need ae_iters, clf_iters, members, random_draws >= 1, batch_size >= 2, 0 < false_alarms < 1, "
+            f"context > 0; got {', '.join(map(str, counts))}, {s.batch_size}, {s.false_alarms}, {s.context}"
         )
     if len(s.kind_weights) != len(KINDS) or min(s.kind_weights) < 0 or not sum(s.kind_weights) > 0:
         raise ValueError(f"kind_weights: {len(KINDS)} weights >= 0 for {KINDS}, not all 0; got {s.kind_weights}")
@@ -345,10 +349,11 @@ def _training_photos(s: Settings):
 def _training_sampler(s: Settings, train_faces, photos, seed: int) -> JudgeSampler | MixedSampler:
     """The judge's training crops: its split of --faces, and with --train-faces photos those
     for --train-share of every batch."""
-    own = JudgeSampler(train_faces, np.random.default_rng(seed), shift=s.shift, zoom=s.zoom, context=s.context)
+    kw = {"shift": s.shift, "zoom": s.zoom, "context": s.context, "random_draws": s.random_draws}
+    own = JudgeSampler(train_faces, np.random.default_rng(seed), **kw)
     if photos is None:
         return own
-    extra = JudgeSampler(photos, np.random.default_rng(seed + 4), shift=s.shift, zoom=s.zoom, context=s.context)
+    extra = JudgeSampler(photos, np.random.default_rng(seed + 4), **kw)
     return MixedSampler([own, extra], [1 - s.train_share, s.train_share])
 
 

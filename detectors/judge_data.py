@@ -55,10 +55,17 @@ def env_crop(env, blend: str, size: int = SIZE, context: float = CONTEXT) -> np.
     return fusion.face_crop(u.fused_image(blend), box, size, context)
 
 
+def misplacement_size(place: tuple[float, float, float]) -> float:
+    """How far (dx, dy, scale) is from the true placement: offset in face sizes + |log scale|."""
+    dx, dy, scale = place
+    return math.hypot(dx, dy) + abs(math.log(scale))
+
+
 class JudgeSampler:
     """Real and fused crops of a FaceSet, optionally with crop jitter (`shift` of the box
     centre and `zoom` of its side, applied alike to both, so framing carries no label), framed
-    at `context` x the face box."""
+    at `context` x the face box. `random_draws` > 1 tilts the random kinds toward near-real
+    placements: each is the least misplaced of that many env draws (same support as the env's)."""
 
     def __init__(
         self,
@@ -68,13 +75,16 @@ class JudgeSampler:
         shift: float = 0.04,
         zoom: float = 0.06,
         context: float = CONTEXT,
+        random_draws: int = 1,
     ):
         if len(set(faces.files)) < 2:
             raise ValueError(f"the judge needs faces of two photos or more (swap composites); got {len(faces)}")
         if not context > 0:
             raise ValueError(f"context (crop side / face box side) must be > 0, got {context}")
+        if random_draws < 1:
+            raise ValueError(f"random_draws must be >= 1, got {random_draws}")
         self.faces, self.rng, self.size, self.shift, self.zoom = faces, rng, size, shift, zoom
-        self.context = context
+        self.context, self.random_draws = context, random_draws
         self._geo: dict[tuple[int, int], data.Geometry] = {}
 
     def geometry(self, target: int, source: int) -> data.Geometry:
@@ -111,14 +121,18 @@ class JudgeSampler:
         swap = kind in ("random_swap", "aligned") or (kind == "misplaced" and r.random() < 0.5)
         s = data.other_photo(self.faces, t, r) if swap else t
         geo = self.geometry(t, s)
-        if kind == "aligned":
-            place = (0.0, 0.0, 1.0)
-        elif kind == "misplaced":
-            place = data.misplacement(r)
-        else:
-            place = data.env_placement(r, geo.face_px, self.faces.canvas)
+        place = self.placement(kind, geo)
         box = self._box(geo.box, jitter)
         return fused_crop(self.faces, t, s, data.placed(geo, *place), box, blend, self.size, self.context)
+
+    def placement(self, kind: str, geo: data.Geometry) -> tuple[float, float, float]:
+        """(dx, dy, scale) of a fused crop of `kind`: dx, dy in face sizes."""
+        if kind == "aligned":
+            return 0.0, 0.0, 1.0
+        if kind == "misplaced":
+            return data.misplacement(self.rng)
+        draws = [data.env_placement(self.rng, geo.face_px, self.faces.canvas) for _ in range(self.random_draws)]
+        return min(draws, key=misplacement_size)
 
     def batch(
         self, n_real: int, n_fused: int, kind_weights=None, paired: bool = False

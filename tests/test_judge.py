@@ -184,6 +184,30 @@ def test_env_crop_is_the_training_crop():
     env.close()
 
 
+def test_random_draws_keep_the_least_misplaced_env_draw():
+    """--random-draws 3: a random composite's placement is the least misplaced of three env
+    draws from the same stream (so nearer to real than one draw, never outside the env's range)."""
+    from detectors import data
+    from detectors.judge_data import misplacement_size
+    from envs.faces import load_faces
+
+    faces = load_faces("default").split("heldout")
+    one = JudgeSampler(faces, np.random.default_rng(5))
+    three = JudgeSampler(faces, np.random.default_rng(5), random_draws=3)
+    geo = one.geometry(0, 0)
+    rng = np.random.default_rng(5)
+    sizes = {1: [], 3: []}
+    for _ in range(200):
+        draws = [data.env_placement(rng, geo.face_px, faces.canvas) for _ in range(3)]
+        assert three.placement("random", geo) == min(draws, key=misplacement_size)
+        sizes[3].append(misplacement_size(min(draws, key=misplacement_size)))
+        sizes[1].append(misplacement_size(one.placement("random_swap", geo)))
+    assert np.mean(sizes[3]) < 0.8 * np.mean(sizes[1])
+    assert three.placement("aligned", geo) == (0.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="random_draws"):
+        JudgeSampler(faces, np.random.default_rng(0), random_draws=0)
+
+
 def test_sampler_groups(tmp_path):
     from envs.faces import load_faces
 
