@@ -1,0 +1,93 @@
+"""Where a judge misses randomly placed composites: held-out ROC AUC of real crops vs the
+`random` kind (the face on its own photo at a start placement as FaceFusion-v0 draws it), per
+blend and per quartile of how far the placement is from the true one (offset in face sizes +
+|log scale|, `detectors.judge_data.misplacement_size`). For the record only: held-out faces.
+
+    python benchmarks/judge_by_misplacement.py --judges runs/judge --n 400 \
+        --out benchmarks/results/judge_by_misplacement
+
+Writes OUT.json and OUT.md (one table per judge: a row per blend, a column per quartile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the package `detectors`, not benchmarks/detectors.py
+QUARTILES = 4
+
+
+def by_misplacement(judge_dir: str, n: int, seed: int) -> dict:
+    """{blend: {"all": AUC, "quartiles": [{"from", "to", "auc", "n"}, ...]}} on held-out faces."""
+    from sklearn.metrics import roc_auc_score
+
+    from detectors import data
+    from detectors.judge_data import BLENDS, JudgeSampler, fused_crop, misplacement_size
+    from detectors.judge_model import Judge
+    from envs.faces import load_faces
+
+    judge = Judge.from_checkpoint(judge_dir)
+    faces = load_faces("default").split("heldout")
+    sampler = JudgeSampler(faces, np.random.default_rng(seed), judge.image_size, context=judge.context)
+    real = judge.logits(sampler.real_set())
+
+    def auc(fused: np.ndarray) -> float:
+        return float(roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(fused))], np.r_[real, fused]))
+
+    out = {}
+    for blend in BLENDS:
+        crops, sizes = [], []
+        for _ in range(n):
+            t = int(sampler.rng.integers(len(faces)))
+            geo = sampler.geometry(t, t)
+            place = sampler.placement("random", geo)
+            matrix = data.placed(geo, *place)
+            crops.append(fused_crop(faces, t, t, matrix, geo.box, blend, judge.image_size, judge.context))
+            sizes.append(misplacement_size(place))
+        logits, sizes = judge.logits(np.stack(crops)), np.array(sizes)
+        edges = np.quantile(sizes, np.linspace(0, 1, QUARTILES + 1))
+        rows = []
+        for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+            inside = (sizes >= lo) & ((sizes < hi) if k < QUARTILES - 1 else (sizes <= hi))
+            rows.append({"from": float(lo), "to": float(hi), "auc": auc(logits[inside]), "n": int(inside.sum())})
+        out[blend] = {"all": auc(logits), "quartiles": rows}
+    return out
+
+
+def table(name: str, result: dict) -> str:
+    lines = [
+        f"**{name}** (held-out real crops vs `random` composites; misplacement = offset in face sizes + |log scale|)",
+        "",
+        "| blend | all | " + " | ".join(f"quartile {k + 1}" for k in range(QUARTILES)) + " |",
+        "|---|---|" + "---|" * QUARTILES,
+    ]
+    for blend, r in result.items():
+        cells = [f"{q['auc']:.3f} ({q['from']:.2f}-{q['to']:.2f})" for q in r["quartiles"]]
+        lines.append(f"| {blend} | {r['all']:.3f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--judges", nargs="+", required=True, help="judge dirs (detectors.judge train --out)")
+    ap.add_argument("--n", type=int, default=400, help="random composites per blend")
+    ap.add_argument("--seed", type=int, default=10)
+    ap.add_argument("--out", required=True, help="results path without extension (.json, .md)")
+    a = ap.parse_args(argv)
+    from envs.files import write_json, write_text
+
+    results = {d: by_misplacement(d, a.n, a.seed) for d in a.judges}
+    text = "\n\n".join(table(d, r) for d, r in results.items())
+    write_json(a.out + ".json", results)
+    write_text(a.out + ".md", text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
