@@ -152,8 +152,17 @@ def evaluate(
         },
     }
     if judge_net is not None:
+        from detectors.judge import real_columns
+
+        def reset(s):
+            env.reset(seed=s)
+            return env
+
         meta.update(
-            judge=judge_net.source, judge_threshold=judge_net.threshold, judge_threshold_logit=judge_net.threshold_logit
+            judge=judge_net.source,
+            judge_threshold=judge_net.threshold,
+            judge_threshold_logit=judge_net.threshold_logit,
+            judge_real=real_columns(judge_net, (reset(s) for s in seeds)),
         )
     metrics = {**results, "meta": meta}
     atomic_write_json(out / "metrics.json", metrics)
@@ -236,6 +245,14 @@ def markdown_report(metrics: dict) -> str:
                 + " | ".join(f"{m[f'judge_p_fake_{b}']:.3f} / {m[f'judge_detection_rate_{b}']:.1%}" for b in BLENDS)
                 + " |"
             )
+        if "judge_real" in meta:  # metrics.json of runs before it have no such row
+            r = meta["judge_real"]
+            lines += [
+                "",
+                f"The same episodes' target photos as they are (no fusion): mean P(fused) {r['p_fake']:.3f}, "
+                f"flagged {r['false_alarm_rate']:.1%}: the judge's false-alarm rate on these faces, the floor "
+                "the detection rates above read against.",
+            ]
     lines += [
         "",
         "The landmark baseline is one-shot (detect, align, stop: 1 step); in self mode it is exact by "

@@ -44,7 +44,7 @@ from tqdm import tqdm
 from envs.dataclass_cli import HelpFormatter, add_arguments, from_args, option
 
 from . import data, files
-from .judge_data import BLENDS, CONTEXT, KINDS, SIZE, JudgeSampler, MixedSampler, env_crop
+from .judge_data import BLENDS, CONTEXT, KINDS, SIZE, JudgeSampler, MixedSampler, env_crop, env_real_crop
 from .judge_model import (
     AUTOENCODER,
     SETTINGS,
@@ -566,6 +566,18 @@ def summary(metrics: dict) -> str:
 def episode_crops(env, judge: Judge) -> dict[str, np.ndarray]:
     """The judge's crop of an env's current placement fused with each blend mode."""
     return {bl: env_crop(env, bl, judge.image_size, judge.context) for bl in BLENDS}
+
+
+def real_columns(judge: Judge, envs_at_reset) -> dict:
+    """The judge on the real crops of the episodes' target photos (`env_real_crop` of each env
+    as reset): its false-alarm rate on exactly the faces the policies were scored on, the
+    floor their detection rates read against (the threshold is fixed on validation faces)."""
+    logits = judge.logits(np.stack([env_real_crop(env, judge.image_size, judge.context) for env in envs_at_reset]))
+    return {
+        "n": len(logits),
+        "p_fake": float(sigmoid(logits).mean()),
+        "false_alarm_rate": float((logits > judge.threshold_logit).mean()),
+    }
 
 
 def policy_columns(judge: Judge, crops: list[dict[str, np.ndarray]]) -> dict:

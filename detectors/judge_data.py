@@ -55,6 +55,14 @@ def env_crop(env, blend: str, size: int = SIZE, context: float = CONTEXT) -> np.
     return fusion.face_crop(u.fused_image(blend), box, size, context)
 
 
+def env_real_crop(env, size: int = SIZE, context: float = CONTEXT) -> np.ndarray:
+    """The same framing as `env_crop` on the episode's target photo as it is (no fusion): what
+    the judge says of a real crop of exactly these faces."""
+    u = env.unwrapped
+    box = data.geometry(u.faces, u.target_index, u.source_index).box
+    return fusion.face_crop(u.faces.images[u.target_index], box, size, context)
+
+
 def misplacement_size(place: tuple[float, float, float]) -> float:
     """How far (dx, dy, scale) is from the true placement: offset in face sizes + |log scale|."""
     dx, dy, scale = place

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,7 +158,24 @@ def test_evaluate_with_judge(tiny_run, tmp_path):
             assert 0.0 < metrics[name][f"judge_p_fake_{blend}"] < 1.0, (name, blend)
             assert metrics[name][f"judge_detection_rate_{blend}"] in (0.0, 1 / 3, 2 / 3, 1.0), (name, blend)
     assert metrics["meta"]["judge_threshold"] == json.loads((judge / "judge.json").read_text())["threshold"]
-    assert "| policy | paste | color | seamless |" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "| policy | paste | color | seamless |" in report
+    # the floor: the judge on the same episodes' target photos as they are (held-out, seeds 10000..)
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+    from detectors.judge_data import env_real_crop
+    from detectors.judge_model import Judge
+
+    scorer, env = Judge.from_checkpoint(judge), gym.make("FaceFusion-v0", split="heldout")
+    crops = []
+    for seed in (10_000, 10_001, 10_002):
+        env.reset(seed=seed)
+        crops.append(env_real_crop(env))
+    real = metrics["meta"]["judge_real"]
+    assert real["n"] == 3 and real["p_fake"] == pytest.approx(float(scorer(np.stack(crops)).mean()), abs=1e-6)
+    assert real["false_alarm_rate"] == float(np.mean(scorer.detects(np.stack(crops))))
+    assert "target photos as they are (no fusion)" in report
     for flag, given, expected in (
         ("--detector", judge, "expected a realism critic"),
         ("--judge", tiny_run, "expected a realism judge"),

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from detectors import judge as judge_cli
-from detectors.judge_data import BLENDS, KINDS, JudgeSampler, MixedSampler, env_crop, fused_crop
+from detectors.judge_data import BLENDS, KINDS, JudgeSampler, MixedSampler, env_crop, env_real_crop, fused_crop
 from detectors.judge_model import Judge, JudgeNet
 
 
@@ -171,6 +171,7 @@ def test_env_crop_is_the_training_crop():
 
     import envs  # noqa: F401
     from detectors import data
+    from envs import fusion
 
     env = gym.make("FaceFusionSwap-v0", split="heldout")
     env.reset(seed=3)
@@ -181,6 +182,10 @@ def test_env_crop_is_the_training_crop():
             env_crop(env, blend),
             fused_crop(u.faces, u.target_index, u.source_index, u.current_matrix(), geo.box, blend),
         )
+    # the real crop beside it: the same framing of the target photo as it is, not the composite
+    real = env_real_crop(env)
+    np.testing.assert_array_equal(real, fusion.face_crop(u.faces.images[u.target_index], geo.box, 64))
+    assert not np.array_equal(real, env_crop(env, "paste"))
     env.close()
 
 
