@@ -6,7 +6,10 @@ six back (actions, to numpy, unbatching, agent mapping, time rank, clipping, lis
 its own timer: ~0.9 of a CartPole env step's 1.3 ms here (cProfile, BENCHMARKS.md). For a
 stateless single-agent module with a Box observation and a Discrete action, the runner already
 hands over this step's observations and the module already outputs the actions; the pieces
-below only stack and convert them.
+below only stack and convert them. Their pipelines run untimed (`untimed`): RLlib's pipeline
+times itself and each piece and logs two episode-length sums, six metrics pushes per env step
+(~10% of a CartPole env step) for diagnostics of pieces that only stack and convert; the env
+runner's own timers (sampling, module inference, env step) stay.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 from ray.rllib.connectors.connector_v2 import ConnectorV2
+from ray.rllib.connectors.env_to_module import EnvToModulePipeline
+from ray.rllib.connectors.module_to_env import ModuleToEnvPipeline
 from ray.rllib.core.columns import Columns
 
 
@@ -58,3 +63,32 @@ def lean_connector_settings() -> dict[str, Any]:
         "add_default_connectors_to_env_to_module_pipeline": False,
         "add_default_connectors_to_module_to_env_pipeline": False,
     }
+
+
+class UntimedEnvToModulePipeline(EnvToModulePipeline):
+    """RLlib's env-to-module pipeline without its per-call metrics (see the module docstring)."""
+
+    def __call__(self, *, metrics=None, **kwargs):
+        return super().__call__(metrics=None, **kwargs)
+
+
+class UntimedModuleToEnvPipeline(ModuleToEnvPipeline):
+    """RLlib's module-to-env pipeline without its per-call metrics."""
+
+    def __call__(self, *, metrics=None, **kwargs):
+        return super().__call__(metrics=None, **kwargs)
+
+
+_UNTIMED = {
+    EnvToModulePipeline: (UntimedEnvToModulePipeline, ObservationsToTensor),
+    ModuleToEnvPipeline: (UntimedModuleToEnvPipeline, ActionsToNumpy),
+}
+
+
+def untimed(pipeline):
+    """The same pipeline, untimed, when it is exactly the lean piece; any other pipeline (a
+    user's connectors, RLlib's defaults) is returned as it is, timers and all."""
+    untimed_class, lean_piece = _UNTIMED.get(type(pipeline), (None, None))
+    if untimed_class is None or [type(c) for c in pipeline.connectors] != [lean_piece]:
+        return pipeline
+    return untimed_class(pipeline.input_observation_space, pipeline.input_action_space, connectors=pipeline.connectors)

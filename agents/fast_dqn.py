@@ -62,6 +62,7 @@ from ray.rllib.utils.metrics import (
 from ray.rllib.utils.numpy import convert_to_numpy
 from ray.rllib.utils.torch_utils import clip_gradients as rllib_clip_gradients
 
+from agents.connectors import untimed
 from agents.learner_threads import ThreadChoice, resolve_learner_threads
 from agents.replay import INDICES, TransitionReplayBuffer
 
@@ -93,6 +94,12 @@ class FastDQNConfig(DQNConfig):
 
     def get_default_learner_class(self):
         return FastDQNTorchLearner
+
+    def build_env_to_module_connector(self, *args, **kwargs):
+        return untimed(super().build_env_to_module_connector(*args, **kwargs))
+
+    def build_module_to_env_connector(self, *args, **kwargs):
+        return untimed(super().build_module_to_env_connector(*args, **kwargs))
 
     def training(
         self,

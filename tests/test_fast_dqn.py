@@ -90,6 +90,9 @@ def test_lean_acting_matches_rllibs():
     torch.testing.assert_close(module.forward_exploration(batch, t=0)[Columns.ACTIONS], expected)
     assert module.training  # no mode switch (no dropout or batch norm here)
     module.epsilon_schedule.get_current_value = lambda: 1.0
+    unmasked = torch.cat([module.forward_exploration(batch, t=0)[Columns.ACTIONS] for _ in range(40)])
+    counts = np.bincount(unmasked.numpy(), minlength=env.action_space.n)  # 640 draws, 7 actions: ~91 each
+    assert counts.min() > 50 and counts.max() < 140, counts
     scores = module._greedy_scores
 
     def masked(b):  # actions 0 and 6 masked out, as an action-masking model would
@@ -136,9 +139,16 @@ def test_lean_update_skips_the_mode_switch_only_when_it_changes_nothing():
 def test_lean_connectors_sample_what_rllibs_pipelines_sample(local_ray):
     """The fast path's one-piece connector pipelines: the same seed, weights and exploration
     draws give the same episodes as RLlib's default pipelines (observations, actions, rewards)."""
+    from ray.rllib.connectors.env_to_module import EnvToModulePipeline
     from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+    from ray.rllib.utils.metrics import ENV_TO_MODULE_CONNECTOR, MODULE_TO_ENV_CONNECTOR, NUM_ENV_STEPS_SAMPLED
 
-    from agents.connectors import ActionsToNumpy, ObservationsToTensor
+    from agents.connectors import (
+        ActionsToNumpy,
+        ObservationsToTensor,
+        UntimedEnvToModulePipeline,
+        UntimedModuleToEnvPipeline,
+    )
 
     preset = preset_for("CartPole-v1")
     preset["training"]["epsilon"] = [[0, 0.1], [10**6, 0.1]]  # mostly greedy: actions follow the observations
@@ -164,6 +174,14 @@ def test_lean_connectors_sample_what_rllibs_pipelines_sample(local_ray):
     pieces = [type(c) for c in runs[0][0]._env_to_module.connectors + runs[0][0]._module_to_env.connectors]
     assert pieces == [ObservationsToTensor, ActionsToNumpy]
     assert len(runs[1][0]._env_to_module.connectors) > 1  # RLlib's defaults in the other
+    # the lean pipelines run untimed; RLlib's defaults (as any user's connectors) keep their metrics
+    assert type(runs[0][0]._env_to_module) is UntimedEnvToModulePipeline
+    assert type(runs[0][0]._module_to_env) is UntimedModuleToEnvPipeline
+    assert type(runs[1][0]._env_to_module) is EnvToModulePipeline
+    lean_metrics, default_metrics = (runner.get_metrics() for runner, _ in runs)
+    for key in (ENV_TO_MODULE_CONNECTOR, MODULE_TO_ENV_CONNECTOR):
+        assert key not in lean_metrics and key in default_metrics, key
+    assert lean_metrics[NUM_ENV_STEPS_SAMPLED] == default_metrics[NUM_ENV_STEPS_SAMPLED]
     (_, a), (_, b) = runs
     assert len(a) == len(b) and sum(map(len, a)) >= 300
     for x, y in zip(a, b):
