@@ -6,7 +6,9 @@ blend and per quartile of how far the placement is from the true one (offset in 
     python benchmarks/judge_by_misplacement.py --judges runs/judge --n 400 \
         --out benchmarks/results/judge_by_misplacement
 
-Writes OUT.json and OUT.md (one table per judge: a row per blend, a column per quartile).
+Writes OUT.json and OUT.md (one table per judge: a row per blend, a column per quartile, and
+the three blends pooled with a 95% interval from resampling the held-out faces: real crops
+and composites of a face go in or out together, as the faces, not the crops, are the sample).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the package `detectors`, not benchmarks/detectors.py
 QUARTILES = 4
+REAL_COPIES = 8  # JudgeSampler.real_set's default: crops per face, in face order
+BOOTSTRAP = 1000
 
 
 def by_misplacement(judge_dir: str, n: int, seed: int) -> dict:
@@ -34,14 +38,15 @@ def by_misplacement(judge_dir: str, n: int, seed: int) -> dict:
     judge = Judge.from_checkpoint(judge_dir)
     faces = load_faces("default").split("heldout")
     sampler = JudgeSampler(faces, np.random.default_rng(seed), judge.image_size, context=judge.context)
-    real = judge.logits(sampler.real_set())
+    real = judge.logits(sampler.real_set(REAL_COPIES))
+    real_face = np.arange(len(real)) // REAL_COPIES
 
-    def auc(fused: np.ndarray) -> float:
-        return float(roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(fused))], np.r_[real, fused]))
+    def auc(fused: np.ndarray, reals: np.ndarray = real) -> float:
+        return float(roc_auc_score(np.r_[np.zeros(len(reals)), np.ones(len(fused))], np.r_[reals, fused]))
 
-    out = {}
+    out, pooled, pooled_face = {}, [], []
     for blend in BLENDS:
-        crops, sizes = [], []
+        crops, sizes, targets = [], [], []
         for _ in range(n):
             t = int(sampler.rng.integers(len(faces)))
             geo = sampler.geometry(t, t)
@@ -49,13 +54,23 @@ def by_misplacement(judge_dir: str, n: int, seed: int) -> dict:
             matrix = data.placed(geo, *place)
             crops.append(fused_crop(faces, t, t, matrix, geo.box, blend, judge.image_size, judge.context))
             sizes.append(misplacement_size(place))
+            targets.append(t)
         logits, sizes = judge.logits(np.stack(crops)), np.array(sizes)
+        pooled.append(logits)
+        pooled_face.append(np.array(targets))
         edges = np.quantile(sizes, np.linspace(0, 1, QUARTILES + 1))
         rows = []
         for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
             inside = (sizes >= lo) & ((sizes < hi) if k < QUARTILES - 1 else (sizes <= hi))
             rows.append({"from": float(lo), "to": float(hi), "auc": auc(logits[inside]), "n": int(inside.sum())})
         out[blend] = {"all": auc(logits), "quartiles": rows}
+    fused, fused_face = np.concatenate(pooled), np.concatenate(pooled_face)
+    boot, rng = [], np.random.default_rng(seed)
+    for _ in range(BOOTSTRAP):
+        counts = np.bincount(rng.integers(len(faces), size=len(faces)), minlength=len(faces))
+        boot.append(auc(np.repeat(fused, counts[fused_face]), np.repeat(real, counts[real_face])))
+    low, high = np.quantile(boot, [0.025, 0.975])
+    out["pooled"] = {"all": auc(fused), "interval_95": [float(low), float(high)], "faces": len(faces)}
     return out
 
 
@@ -67,6 +82,10 @@ def table(name: str, result: dict) -> str:
         "|---|---|" + "---|" * QUARTILES,
     ]
     for blend, r in result.items():
+        if blend == "pooled":
+            low, high = r["interval_95"]
+            lines.append(f"| all three | {r['all']:.3f} [{low:.3f}, {high:.3f}] over {r['faces']} faces | | | | |")
+            continue
         cells = [f"{q['auc']:.3f} ({q['from']:.2f}-{q['to']:.2f})" for q in r["quartiles"]]
         lines.append(f"| {blend} | {r['all']:.3f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
