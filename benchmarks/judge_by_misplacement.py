@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the package `detectors`, not benchmarks/detectors.py
 QUARTILES = 4
 REAL_COPIES = 8  # JudgeSampler.real_set's default: crops per face, in face order
-BOOTSTRAP = 1000
 
 
 def by_misplacement(judge_dir: str, n: int, seed: int) -> dict:
@@ -31,6 +30,7 @@ def by_misplacement(judge_dir: str, n: int, seed: int) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from detectors import data
+    from detectors.judge import auc_interval
     from detectors.judge_data import BLENDS, JudgeSampler, fused_crop, misplacement_size
     from detectors.judge_model import Judge
     from envs.faces import load_faces
@@ -65,12 +65,8 @@ def by_misplacement(judge_dir: str, n: int, seed: int) -> dict:
             rows.append({"from": float(lo), "to": float(hi), "auc": auc(logits[inside]), "n": int(inside.sum())})
         out[blend] = {"all": auc(logits), "quartiles": rows}
     fused, fused_face = np.concatenate(pooled), np.concatenate(pooled_face)
-    boot, rng = [], np.random.default_rng(seed)
-    for _ in range(BOOTSTRAP):
-        counts = np.bincount(rng.integers(len(faces), size=len(faces)), minlength=len(faces))
-        boot.append(auc(np.repeat(fused, counts[fused_face]), np.repeat(real, counts[real_face])))
-    low, high = np.quantile(boot, [0.025, 0.975])
-    out["pooled"] = {"all": auc(fused), "interval_95": [float(low), float(high)], "faces": len(faces)}
+    interval = auc_interval(real, real_face, fused, fused_face, len(faces), seed)
+    out["pooled"] = {"all": auc(fused), "interval_95": interval, "faces": len(faces)}
     return out
 
 

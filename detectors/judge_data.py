@@ -170,9 +170,15 @@ class JudgeSampler:
                 out.append(crop[:, ::-1] if self.rng.random() < 0.5 else crop)
         return np.ascontiguousarray(np.stack(out))
 
-    def fused_set(self, kind: str, blend: str, n: int) -> np.ndarray:
-        """n fused crops of one kind and blend, framed exactly as the env's crop (no jitter)."""
-        return np.stack([self.fused(kind, blend, jitter=False) for _ in range(n)])
+    def fused_set(self, kind: str, blend: str, n: int, with_targets: bool = False):
+        """n fused crops of one kind and blend, framed exactly as the env's crop (no jitter);
+        `with_targets`: (crops, the target face of each), for per-face statistics."""
+        crops, targets = [], []
+        for _ in range(n):
+            t = int(self.rng.integers(len(self.faces)))  # the draw `fused` makes itself: same stream
+            crops.append(self.fused(kind, blend, jitter=False, target=t))
+            targets.append(t)
+        return (np.stack(crops), np.array(targets)) if with_targets else np.stack(crops)
 
 
 class MixedSampler:

@@ -49,6 +49,9 @@ def test_train_score_round_trip(dry_judge, tmp_path, capsys):
     assert set(metrics["groups"]) == {f"{k}/{b}" for k in KINDS for b in BLENDS}
     for m in [*metrics["groups"].values(), *metrics["kinds"].values(), metrics["all"]]:
         assert {"auc", "accuracy", "precision", "recall"} <= set(m)
+    for m in [*metrics["kinds"].values(), metrics["all"]]:
+        low, high = m["auc_interval_95"]
+        assert 0.0 <= low <= high <= 1.0
     judge = Judge.from_checkpoint(dry_judge)
     assert judge.threshold == meta["threshold"] == metrics["threshold"] and judge.image_size == 64
     # the judge's faces (its train + validation) never include the held-out faces it is scored on
@@ -123,6 +126,23 @@ def test_ensemble_is_the_mean_of_its_members(dry_judge, tmp_path, capsys):
     assert "members=2" in repr(judge)
     with pytest.raises(ValueError, match="members"):
         judge_cli.train(judge_cli.Settings(dry_run=True, members=0, out=str(tmp_path / "none")))
+
+
+def test_auc_interval_resamples_faces():
+    """The AUC interval resamples faces, each with all its crops: perfectly separated scores
+    give [1, 1]; scores that do not depend on the label give an interval around 0.5; and a
+    single face carrying the whole separation widens it beyond a crop-level resample."""
+    rng = np.random.default_rng(0)
+    faces = np.repeat(np.arange(20), 8)
+    one = judge_cli.auc_interval(rng.normal(0, 1, 160), faces, rng.normal(10, 1, 160), faces, 20)
+    assert one == pytest.approx([1.0, 1.0])
+    low, high = judge_cli.auc_interval(rng.normal(0, 1, 160), faces, rng.normal(0, 1, 160), faces, 20)
+    assert low < 0.5 < high and high - low < 0.3
+    fused = rng.normal(0, 1, 160)
+    fused[faces == 3] += 50  # one face's composites all obvious: resampling faces sees that one face come and go
+    low, high = judge_cli.auc_interval(rng.normal(0, 1, 160), faces, fused, faces, 20)
+    crop_level = judge_cli.auc_interval(rng.normal(0, 1, 160), np.arange(160), fused, np.arange(160), 160)
+    assert high - low > crop_level[1] - crop_level[0]
 
 
 def test_judges_written_before_highpass_and_logit_thresholds_load(tmp_path):
