@@ -83,7 +83,8 @@ def plan(args) -> list[Job]:
     jobs = []
     for seed in args.seeds:
         jobs.append(Job("ours", "FaceFusion-v0", seed, args.out / f"ours-FaceFusion-v0-seed{seed}", args.minutes))
-        jobs.append(Job("sb3", "FaceFusion-v0", seed, args.out / f"sb3-FaceFusion-v0-seed{seed}", args.minutes))
+        if not args.no_sb3:
+            jobs.append(Job("sb3", "FaceFusion-v0", seed, args.out / f"sb3-FaceFusion-v0-seed{seed}", args.minutes))
     if not args.no_swap:
         jobs += [
             Job("ours", "FaceFusionSwap-v0", seed, args.out / f"ours-FaceFusionSwap-v0-seed{seed}", args.swap_minutes)
@@ -565,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also score each run's best model on this photo folder (all of it; '' = skip)",
     )
     p.add_argument("--no-swap", action="store_true", help="skip our trainer on FaceFusionSwap-v0")
+    p.add_argument("--no-sb3", action="store_true", help="our trainer only (re-measuring the preset; no race row)")
     p.add_argument("--skip-training", action="store_true", help="only score and report existing runs")
     p.add_argument(
         "--dry-run",
