@@ -22,15 +22,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the package `detectors`, not benchmarks/detectors.py
 QUARTILES = 4
-REAL_COPIES = 8  # JudgeSampler.real_set's default: crops per face, in face order
 
 
 def by_misplacement(judge_dir: str, n: int, seed: int) -> dict:
     """{blend: {"all": AUC, "quartiles": [{"from", "to", "auc", "n"}, ...]}} on held-out faces."""
-    from sklearn.metrics import roc_auc_score
-
     from detectors import data
-    from detectors.judge import auc_interval
+    from detectors.judge import auc_interval, real_vs_fused_auc
     from detectors.judge_data import BLENDS, JudgeSampler, fused_crop, misplacement_size
     from detectors.judge_model import Judge
     from envs.faces import load_faces
@@ -38,11 +35,11 @@ def by_misplacement(judge_dir: str, n: int, seed: int) -> dict:
     judge = Judge.from_checkpoint(judge_dir)
     faces = load_faces("default").split("heldout")
     sampler = JudgeSampler(faces, np.random.default_rng(seed), judge.image_size, context=judge.context)
-    real = judge.logits(sampler.real_set(REAL_COPIES))
-    real_face = np.arange(len(real)) // REAL_COPIES
+    real_crops, real_face = sampler.real_set(with_faces=True)
+    real = judge.logits(real_crops)
 
-    def auc(fused: np.ndarray, reals: np.ndarray = real) -> float:
-        return float(roc_auc_score(np.r_[np.zeros(len(reals)), np.ones(len(fused))], np.r_[reals, fused]))
+    def auc(fused: np.ndarray) -> float:
+        return real_vs_fused_auc(real, fused)
 
     out, pooled, pooled_face = {}, [], []
     for blend in BLENDS:

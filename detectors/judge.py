@@ -389,12 +389,10 @@ def _validation_set(s: Settings, val_faces) -> ValidationSet:
 
 def _validation_auc(net: JudgeNet, val: ValidationSet) -> float:
     """ROC AUC of real vs all fused validation crops (the net left in training mode)."""
-    from sklearn.metrics import roc_auc_score
-
     judge = Judge(net, 0.0, SIZE)  # puts the net in eval mode
-    p = np.r_[judge.logits(val.real), judge.logits(val.fused)]
+    auc = real_vs_fused_auc(judge.logits(val.real), judge.logits(val.fused))
     net.train()
-    return round(float(roc_auc_score(np.r_[np.zeros(len(val.real)), np.ones(len(val.fused))], p)), 5)
+    return round(auc, 5)
 
 
 def _calibrate(judge: Judge, s: Settings, val: ValidationSet) -> dict:
@@ -422,18 +420,23 @@ def threshold_at(real: np.ndarray, false_alarms: float) -> float:
     return float(np.quantile(real, 1 - false_alarms, method="higher"))
 
 
+def real_vs_fused_auc(real: np.ndarray, fused: np.ndarray) -> float:
+    """ROC AUC of the judge's logits, real crops the negatives and fused crops the positives."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(fused))], np.r_[real, fused]))
+
+
 def group_metrics(real: np.ndarray, fused: np.ndarray, threshold: float) -> dict:
     """Real (negatives) vs fused (positives) logits: ROC AUC, and at `threshold` (a logit)
     accuracy, precision, recall (= detection rate) and the false-alarm rate."""
-    from sklearn.metrics import roc_auc_score
-
     y = np.r_[np.zeros(len(real)), np.ones(len(fused))]
     p = np.r_[real, fused]
     flagged = p > threshold
     tp = int(flagged[len(real) :].sum())
     return {
         "n": len(fused),
-        "auc": float(roc_auc_score(y, p)) if len(real) and len(fused) else None,
+        "auc": real_vs_fused_auc(real, fused) if len(real) and len(fused) else None,
         "accuracy": float((flagged == (y == 1)).mean()),
         "precision": tp / max(int(flagged.sum()), 1),
         "recall": tp / max(len(fused), 1),
@@ -454,14 +457,12 @@ def auc_interval(
     """95% interval of the ROC AUC of real vs fused logits from resampling faces: a face's real
     crops and composites (made on its photo) go in or out together, since the faces, not the
     crops, are the sample (23 held-out faces give about +-0.025 at AUC 0.95)."""
-    from sklearn.metrics import roc_auc_score
-
     rng, out = np.random.default_rng(seed), []
     for _ in range(resamples):
         counts = np.bincount(rng.integers(n_faces, size=n_faces), minlength=n_faces)
         r, f = np.repeat(real, counts[real_face]), np.repeat(fused, counts[fused_face])
         if len(r) and len(f):
-            out.append(roc_auc_score(np.r_[np.zeros(len(r)), np.ones(len(f))], np.r_[r, f]))
+            out.append(real_vs_fused_auc(r, f))
     return [float(v) for v in np.quantile(out, [0.025, 0.975])] if out else [float("nan")] * 2
 
 
@@ -482,9 +483,8 @@ def score(
     out = out or os.path.dirname(judge.source)
     face_set = load_faces(faces).split(split)
     sampler = JudgeSampler(face_set, np.random.default_rng(seed), judge.image_size, context=judge.context)
-    real_crops = sampler.real_set(real_copies)
+    real_crops, real_face = sampler.real_set(real_copies, with_faces=True)
     real = judge.logits(real_crops)
-    real_face = np.arange(len(real)) // max(real_copies, 1)  # real_set: real_copies per face, in order
     scores, faces_of = {}, {}
     for k in KINDS:
         for bl in BLENDS:

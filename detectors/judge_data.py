@@ -159,16 +159,19 @@ class JudgeSampler:
         fakes = [self.fused(KINDS[k], BLENDS[r.integers(len(BLENDS))], target=t) for k, t in zip(kinds, on)]
         return np.stack(reals + fakes), np.r_[np.zeros(n_real), np.ones(n_fused)].astype(np.float32)
 
-    def real_set(self, copies: int = 8) -> np.ndarray:
-        """Every face's crop, its mirror image, then `copies - 2` jittered crops (random mirror)."""
-        out = []
+    def real_set(self, copies: int = 8, with_faces: bool = False):
+        """Every face's crop, its mirror image, then `copies - 2` jittered crops (random mirror);
+        `with_faces`: (crops, the face of each), for per-face statistics."""
+        out, faces = [], []
         for t in range(len(self.faces)):
             plain = self.real(t, jitter=False)
             out += [plain, plain[:, ::-1]][:copies]
             for _ in range(copies - 2):
                 crop = self.real(t)
                 out.append(crop[:, ::-1] if self.rng.random() < 0.5 else crop)
-        return np.ascontiguousarray(np.stack(out))
+            faces += [t] * (len(out) - len(faces))
+        crops = np.ascontiguousarray(np.stack(out))
+        return (crops, np.array(faces)) if with_faces else crops
 
     def fused_set(self, kind: str, blend: str, n: int, with_targets: bool = False):
         """n fused crops of one kind and blend, framed exactly as the env's crop (no jitter);
