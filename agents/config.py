@@ -23,6 +23,7 @@ PATHS = ("fast", "rllib")
 FAST_ONLY_KEYS = (
     "updates_per_learner_call",
     "weights_sync_interval",
+    "sample_ahead",
     "learner_threads",
     "store_buffer_in_checkpoints",
 )

@@ -20,6 +20,11 @@ it logs go back to the buffer as priorities. Settings beyond DQNConfig's (`.trai
   up to the learner's cores, timed against one thread and the faster kept
   (agents.learner_threads: on idle cores ~1.5x FaceFusion env steps/s on 2 cores; beside
   another busy job more threads are far slower).
+- `sample_ahead` (default True; only with remote env runners): the runners sample the next
+  round while the driver learns from the round they returned (IMPALA-style overlap: a
+  training step costs max(sampling, learning) instead of their sum). The data learned from
+  is one round older and the acting weights as before at most `weights_sync_interval`
+  training steps old; DQN is off-policy. False: RLlib's synchronous sample-then-learn.
 - `store_buffer_in_checkpoints`: the buffer's filled part goes into `save_to_path`
   checkpoints (`restore_from_path` continues with the same transitions and priorities).
   "auto" (default): only when the full buffer takes at most 256 MB (CartPole: ~2 MB;
@@ -27,13 +32,20 @@ it logs go back to the buffer as priorities. Settings beyond DQNConfig's (`.trai
   starts with an empty buffer and learns again once it holds
   `num_steps_sampled_before_learning_starts` transitions (at least one batch).
 
+Each iteration's result also holds, under `fast_dqn_seconds`, the wall seconds the driver spent
+in each phase of its training steps (`sampling`: waiting for env runners; `replay`: buffer
+add, sample and priorities; `learner`: learner calls; `weights_sync`): where the time goes
+(agents.training writes them to progress.csv).
+
 Anything else (env runners, fault tolerance, evaluation, checkpoint layout, metrics) is
 RLlib's `Algorithm`.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from contextlib import contextmanager
 
 import numpy as np
 from ray.rllib.algorithms.algorithm_config import NotProvided
@@ -72,6 +84,9 @@ BUFFER_STATE = "transition_replay_buffer"
 AUTO_STORE_LIMIT_BYTES = 256 * 2**20
 NUM_UPDATES_LIFETIME = "num_fast_dqn_updates_lifetime"
 LEARNER_THREADS = "learner_torch_threads"  # the threads of the latest learner call (learners/__all_modules__)
+PHASE_SECONDS = "fast_dqn_seconds"  # per iteration: the driver's wall seconds per phase of its training steps
+PHASES = ("sampling", "replay", "learner", "weights_sync")
+SAMPLE_AHEAD_TAG = "fast_dqn_sample_ahead"
 
 
 class FastDQNConfig(DQNConfig):
@@ -89,6 +104,7 @@ class FastDQNConfig(DQNConfig):
         }
         self.updates_per_learner_call = 8
         self.weights_sync_interval = 4
+        self.sample_ahead = True
         self.learner_threads = "auto"
         self.store_buffer_in_checkpoints = "auto"
 
@@ -106,6 +122,7 @@ class FastDQNConfig(DQNConfig):
         *,
         updates_per_learner_call=NotProvided,
         weights_sync_interval=NotProvided,
+        sample_ahead=NotProvided,
         learner_threads=NotProvided,
         store_buffer_in_checkpoints=NotProvided,
         **kwargs,
@@ -115,6 +132,8 @@ class FastDQNConfig(DQNConfig):
             self.updates_per_learner_call = updates_per_learner_call
         if weights_sync_interval is not NotProvided:
             self.weights_sync_interval = weights_sync_interval
+        if sample_ahead is not NotProvided:
+            self.sample_ahead = sample_ahead
         if learner_threads is not NotProvided:
             self.learner_threads = learner_threads
         if store_buffer_in_checkpoints is not NotProvided:
@@ -127,6 +146,8 @@ class FastDQNConfig(DQNConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 self._value_error(f"FastDQNConfig.{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.sample_ahead, bool):
+            self._value_error(f"FastDQNConfig.sample_ahead must be true or false, got {self.sample_ahead!r}")
         threads = self.learner_threads
         if threads != "auto" and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             self._value_error(f"FastDQNConfig.learner_threads must be 'auto' or an integer >= 1, got {threads!r}")
@@ -214,7 +235,10 @@ class FastDQNTorchLearner(DQNTorchLearner):
         self.before_gradient_based_update(timesteps=timesteps)
         self._weights_seq_no += 1
         columns = batch.policy_batches[DEFAULT_MODULE_ID]
-        tensors = {k: torch.from_numpy(_writable(v)).to(self._device, non_blocking=True) for k, v in columns.items()}
+        tensors = {
+            k: (v if torch.is_tensor(v) else torch.from_numpy(_writable(v))).to(self._device, non_blocking=True)
+            for k, v in columns.items()
+        }
         size = len(columns) // fast_updates
         loss_per_module, metrics = {}, self.metrics
         try:
@@ -267,6 +291,16 @@ class FastDQNTorchLearner(DQNTorchLearner):
                 self.get_optimizer(module_id, name).step()
 
 
+def replay_device(config, device="auto") -> str | None:
+    """Where the buffer keeps its observations: "auto" = the learner's GPU when that learner
+    runs in this process (num_learners 0, num_gpus_per_learner > 0), so replayed images never
+    cross to the host; else host memory (None). Remote learners get numpy batches."""
+    if device != "auto":
+        return device
+    local_gpu = config.num_learners == 0 and config.num_gpus_per_learner > 0 and torch.cuda.is_available()
+    return f"cuda:{torch.cuda.current_device()}" if local_gpu else None
+
+
 class FastDQN(DQN):
     @classmethod
     def get_default_config(cls) -> FastDQNConfig:
@@ -275,26 +309,61 @@ class FastDQN(DQN):
     def _create_local_replay_buffer_if_necessary(self, config):
         spec = dict(config["replay_buffer_config"])
         spec.pop("type", None)
+        spec["device"] = replay_device(config, spec.get("device", "auto"))
         return TransitionReplayBuffer(n_step=int(config["n_step"]), gamma=config["gamma"], seed=config["seed"], **spec)
 
     def setup(self, config) -> None:
         super().setup(config)
         self._training_steps_since_sync = 0
 
+    @contextmanager
+    def _phase(self, phase: str, timer: str):
+        """RLlib's timer for this part of the step, and its wall seconds summed per iteration."""
+        t0 = time.perf_counter()
+        try:
+            with self.metrics.log_time((TIMERS, timer)):
+                yield
+        finally:
+            self.metrics.log_value((PHASE_SECONDS, phase), time.perf_counter() - t0, reduce="sum")
+
+    def _samples_ahead(self) -> bool:
+        return bool(self.config.sample_ahead) and self.env_runner_group.num_remote_workers() > 0
+
+    def _launch_samples(self) -> None:
+        """Ask every healthy remote runner with no round in flight for its next round."""
+        self.env_runner_group.foreach_env_runner_async(
+            lambda runner: (runner.sample(), runner.get_metrics()), tag=SAMPLE_AHEAD_TAG
+        )
+
+    def _sample_round(self) -> tuple[list, list]:
+        """One round of env steps from the runners: (episodes, the runners' metrics)."""
+        cfg = self.config
+        if not self._samples_ahead():
+            return synchronous_parallel_sample(
+                worker_set=self.env_runner_group,
+                concat=True,
+                sample_timeout_s=cfg.sample_timeout_s,
+                _uses_new_env_runners=True,
+                _return_metrics=True,
+            )
+        # The first launch reaches only runners with nothing in flight (the first step, restored
+        # runners); then wait for the round in flight and at once ask for the next one, which
+        # the runners sample while this step learns.
+        self._launch_samples()
+        results = self.env_runner_group.fetch_ready_async_reqs(
+            tags=SAMPLE_AHEAD_TAG, timeout_seconds=cfg.sample_timeout_s
+        )
+        self._launch_samples()
+        return [e for _, (episodes, _) in results for e in episodes], [metrics for _, (_, metrics) in results]
+
     def training_step(self) -> None:
         cfg, buffer = self.config, self.local_replay_buffer
         store_weight, train_weight = calculate_rr_weights(cfg)
         for _ in range(store_weight):
-            with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
-                episodes, runner_results = synchronous_parallel_sample(
-                    worker_set=self.env_runner_group,
-                    concat=True,
-                    sample_timeout_s=cfg.sample_timeout_s,
-                    _uses_new_env_runners=True,
-                    _return_metrics=True,
-                )
+            with self._phase("sampling", ENV_RUNNER_SAMPLING_TIMER):
+                episodes, runner_results = self._sample_round()
             self.metrics.aggregate(runner_results, key=ENV_RUNNER_RESULTS)
-            with self.metrics.log_time((TIMERS, REPLAY_BUFFER_ADD_DATA_TIMER)):
+            with self._phase("replay", REPLAY_BUFFER_ADD_DATA_TIMER):
                 buffer.add(episodes)
         self.metrics.log_dict(buffer.get_metrics(), key=REPLAY_BUFFER_RESULTS, window=1)
 
@@ -315,11 +384,11 @@ class FastDQN(DQN):
         while remaining > 0:
             k = min(cfg.updates_per_learner_call, remaining)
             remaining -= k
-            with self.metrics.log_time((TIMERS, REPLAY_BUFFER_SAMPLE_TIMER)):
+            with self._phase("replay", REPLAY_BUFFER_SAMPLE_TIMER):
                 columns = buffer.sample(batch_size * k, beta=beta)
                 indices = columns.pop(INDICES)
                 batch = MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(columns)}, env_steps=batch_size * k)
-            with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
+            with self._phase("learner", LEARNER_UPDATE_TIMER):
                 results = self.learner_group.update(batch=batch, timesteps=timesteps, fast_updates=k)
                 td_errors = defaultdict(list)
                 for result in results:
@@ -331,7 +400,7 @@ class FastDQN(DQN):
                                 )
                             )
                 self.metrics.aggregate(results, key=LEARNER_RESULTS)
-            with self.metrics.log_time((TIMERS, REPLAY_BUFFER_UPDATE_PRIOS_TIMER)):
+            with self._phase("replay", REPLAY_BUFFER_UPDATE_PRIOS_TIMER):
                 if DEFAULT_MODULE_ID in td_errors:
                     buffer.update_priorities(indices, np.concatenate(td_errors[DEFAULT_MODULE_ID]))
             self.metrics.log_value((LEARNER_RESULTS, ALL_MODULES, NUM_UPDATES_LIFETIME), k, reduce="lifetime_sum")
@@ -339,7 +408,7 @@ class FastDQN(DQN):
         self._training_steps_since_sync += 1
         if self._training_steps_since_sync >= cfg.weights_sync_interval:
             self._training_steps_since_sync = 0
-            with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
+            with self._phase("weights_sync", SYNCH_WORKER_WEIGHTS_TIMER):
                 self.env_runner_group.sync_weights(
                     from_worker_or_learner_group=self.learner_group, policies={DEFAULT_MODULE_ID}, inference_only=True
                 )

@@ -21,6 +21,11 @@ the learner connector then turns back into a batch: most of a DQN update's ~28 m
   are left-right symmetric, e.g. envs.face_fusion.MIRROR_ACTIONS): each sampled transition
   is, with probability 1/2, returned mirrored: both observations flipped left-right and the
   action replaced by its mirror. Twice the distinct data for the same env steps.
+- optional `device` (e.g. "cuda"): the observations live in a torch tensor there, and `sample`
+  returns `obs` / `next_obs` as tensors on it (gathered and mirrored there). For a learner in
+  the same process on that device (agents.fast_dqn: a local GPU learner): replaying images
+  from host memory (a gather, the mirror copy and the host-to-device copy of ~170 MB per
+  learner call at batch 512 x 8) took most of the driver's time on a GPU node.
 
 Eviction is FIFO by observation slot. A transition's next observation is always written
 after its first one, so it is overwritten after it too: no transition points at a slot
@@ -32,6 +37,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from ray.rllib.core.columns import Columns
 
 # Columns of a sampled batch, beyond RLlib's Columns.*: what DQNTorchLearner reads.
@@ -105,6 +111,7 @@ class TransitionReplayBuffer:
         epsilon: float = 1e-6,
         seed: int | None = None,
         mirror_actions: list[int] | tuple[int, ...] | None = None,
+        device: str | None = None,
         **_rllib_kwargs: Any,
     ):
         if isinstance(n_step, (tuple, list)):
@@ -127,7 +134,8 @@ class TransitionReplayBuffer:
             raise ValueError(
                 f"TransitionReplayBuffer: mirror_actions must be a permutation of 0..n-1, got {mirror_actions}"
             )
-        self._obs: np.ndarray | None = None  # allocated on the first add (shape/dtype from the data)
+        self.device = None if device is None else torch.device(device)
+        self._obs: np.ndarray | torch.Tensor | None = None  # allocated on the first add (shape/dtype from the data)
         self._actions: np.ndarray | None = None
         cap = self.capacity
         self._rewards = np.zeros(cap, dtype=np.float32)  # n-step discounted return
@@ -170,7 +178,11 @@ class TransitionReplayBuffer:
             )
 
     def _allocate(self, obs: np.ndarray, actions: np.ndarray) -> None:
-        self._obs = np.zeros((self.capacity, *obs.shape[1:]), dtype=obs.dtype)
+        if self.device is None:
+            self._obs = np.zeros((self.capacity, *obs.shape[1:]), dtype=obs.dtype)
+        else:
+            dtype = torch.from_numpy(np.zeros(1, dtype=obs.dtype)).dtype
+            self._obs = torch.zeros((self.capacity, *obs.shape[1:]), dtype=dtype, device=self.device)
         self._actions = np.zeros((self.capacity, *actions.shape[1:]), dtype=actions.dtype)
 
     def _write_obs(self, obs: np.ndarray) -> np.ndarray:
@@ -178,7 +190,10 @@ class TransitionReplayBuffer:
         positions = np.arange(self._written, self._written + len(obs), dtype=np.int64)
         slots = positions % self.capacity
         self._invalidate(slots)
-        self._obs[slots] = obs
+        if self.device is None:
+            self._obs[slots] = obs
+        else:
+            self._obs[self._on_device(slots)] = torch.from_numpy(np.ascontiguousarray(obs)).to(self.device)
         self._written += len(obs)
         return positions
 
@@ -248,7 +263,11 @@ class TransitionReplayBuffer:
         else:
             slots = self._uniform_slots(num_items)
             weights = np.ones(num_items, dtype=np.float32)
-        obs, next_obs, actions = self._obs[slots], self._obs[self._next[slots]], self._actions[slots]
+        if self.device is None:
+            obs, next_obs = self._obs[slots], self._obs[self._next[slots]]
+        else:
+            obs, next_obs = self._obs[self._on_device(slots)], self._obs[self._on_device(self._next[slots])]
+        actions = self._actions[slots]
         if self.mirror is not None:
             obs, next_obs, actions = self._mirrored(obs, next_obs, actions)
         return {
@@ -267,10 +286,18 @@ class TransitionReplayBuffer:
         if obs.ndim != 4:
             raise ValueError(f"mirror_actions needs image observations (N, H, W, C), got shape {obs.shape}")
         flip = self.rng.random(len(actions)) < 0.5
-        obs[flip] = obs[flip, :, ::-1]
-        next_obs[flip] = next_obs[flip, :, ::-1]
+        if self.device is None:
+            obs[flip] = obs[flip, :, ::-1]
+            next_obs[flip] = next_obs[flip, :, ::-1]
+        else:
+            on = self._on_device(flip)
+            obs[on] = obs[on].flip(2)
+            next_obs[on] = next_obs[on].flip(2)
         actions[flip] = self.mirror[actions[flip]]
         return obs, next_obs, actions
+
+    def _on_device(self, index: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(index).to(self.device, non_blocking=True)
 
     def _uniform_slots(self, num_items: int) -> np.ndarray:
         high = min(self._written, self.capacity)
@@ -297,7 +324,8 @@ class TransitionReplayBuffer:
         """Memory of the full buffer (0 before the first add fixes the observation shape)."""
         if self._obs is None:
             return 0
-        per_slot = self._obs[0].nbytes + self._actions[0].nbytes + 4 + 8 + 4 + 1 + 1 + 16
+        obs_bytes = self._obs[0].nbytes if self.device is None else self._obs[0].numel() * self._obs.element_size()
+        per_slot = obs_bytes + self._actions[0].nbytes + 4 + 8 + 4 + 1 + 1 + 16
         return per_slot * self.capacity
 
     def get_metrics(self) -> dict[str, float]:
@@ -321,8 +349,11 @@ class TransitionReplayBuffer:
             "pending": {eid: tuple(a.copy() for a in p) for eid, p in self._pending.items()},
         }
         if self._obs is not None:
-            for name in ("_obs", "_actions", "_rewards", "_next", "_n", "_terminated", "_valid"):
+            for name in ("_actions", "_rewards", "_next", "_n", "_terminated", "_valid"):
                 state[name] = getattr(self, name)[:filled].copy()
+            # checkpoints hold numpy, whatever the device
+            obs = self._obs[:filled]
+            state["_obs"] = obs.copy() if self.device is None else obs.cpu().numpy()
         if self._tree is not None:
             state["priorities"] = self._tree.leaves()[:filled].copy()
         return state
@@ -342,8 +373,9 @@ class TransitionReplayBuffer:
             return
         filled = len(state["_obs"])
         self._allocate(state["_obs"], state["_actions"])
-        for name in ("_obs", "_actions", "_rewards", "_next", "_n", "_terminated", "_valid"):
+        for name in ("_actions", "_rewards", "_next", "_n", "_terminated", "_valid"):
             getattr(self, name)[:filled] = state[name]
+        self._obs[:filled] = state["_obs"] if self.device is None else torch.from_numpy(state["_obs"]).to(self.device)
         if self._tree is not None:
             self._tree = SumTree(self.capacity)
             if filled:  # a buffer saved without priorities restarts them at the maximum

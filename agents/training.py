@@ -64,6 +64,8 @@ VALIDATION_KEYS = {
 
 def summarize(result: dict) -> dict[str, Any]:
     """The numbers we log per iteration, pulled out of RLlib's nested result dict."""
+    from agents.fast_dqn import PHASE_SECONDS, PHASES  # Ray is loaded by now
+
     runners = result.get("env_runners", {})
     evaluation = _get(result, "evaluation", "env_runners", default={}) or {}
     return {
@@ -77,6 +79,8 @@ def summarize(result: dict) -> dict[str, Any]:
         "eval_steps_per_episode": _num(evaluation.get("fusion/steps_per_episode")),
         "learner_loss": _num(_get(result, "learners", "default_policy", "total_loss")),
         "num_healthy_env_runners": _num(_get(result, "fault_tolerance", "num_healthy_workers")),  # RLlib 2.60's place
+        # the fast path's driver: wall seconds this iteration per phase (agents.fast_dqn)
+        **{f"time_{phase}_s": _num(_get(result, PHASE_SECONDS, phase)) for phase in PHASES},
         **{key: None for key in VALIDATION_KEYS},
     }
 

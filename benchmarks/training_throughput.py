@@ -517,7 +517,9 @@ def main() -> None:
     p.add_argument("--reuse", default=None, help="results JSON of an earlier run: sections not run now come from it")
     p.add_argument("--out", default=None)
     args = p.parse_args()
-    ray.init(num_cpus=max(2, max(args.runners) + 1), include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(
+        address="local", num_cpus=max(2, max(args.runners) + 1), include_dashboard=False, logging_level=logging.WARNING
+    )
     results: dict = {"side_by_side": []}
     try:
         if "cartpole" in args.sections:

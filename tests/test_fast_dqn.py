@@ -5,6 +5,7 @@ import copy
 import functools
 import logging
 import os
+import time
 
 import numpy as np
 import pytest
@@ -414,6 +415,60 @@ def test_auto_stores_small_buffers_only():
 
 
 @pytest.mark.slow
+def test_sample_ahead_leaves_the_next_round_in_flight_and_times_each_phase(local_ray):
+    """With a remote runner, a training step learns from the round the runner returned while
+    the next one is sampled (one request in flight after train()); off, RLlib's synchronous
+    sampling leaves none. Both count every sampled step and report per-phase seconds."""
+    from agents.fast_dqn import PHASE_SECONDS, PHASES, SAMPLE_AHEAD_TAG
+    from agents.training import summarize
+
+    with pytest.raises(ValueError, match="sample_ahead must be true or false, got 'yes'"):
+        small_cartpole(sample_ahead="yes").validate()
+    for ahead in (True, False):
+        config = small_cartpole(sample_ahead=ahead, weights_sync_interval=1)
+        config.env_runners(num_env_runners=1)
+        algo = config.build_algo()
+        try:
+            for _ in range(3):
+                result = algo.train()
+            manager = algo.env_runner_group._worker_manager
+            assert manager.num_outstanding_async_reqs(tag=SAMPLE_AHEAD_TAG) == (1 if ahead else 0)
+            summary = summarize(result)
+            assert summary["env_steps"] >= 3 * 128 and summary["learner_loss"] is not None
+            assert set(result[PHASE_SECONDS]) == set(PHASES)
+            assert all(summary[f"time_{phase}_s"] > 0 for phase in PHASES)
+            t0 = time.perf_counter()  # per iteration, not summed over the run: within its wall time
+            phases = algo.train()[PHASE_SECONDS]
+            assert 0 < sum(phases.values()) <= time.perf_counter() - t0
+        finally:
+            algo.stop()
+
+
+def test_replay_on_the_learners_device_trains_facefusion(local_ray):
+    """replay_buffer_config.device: images kept as torch tensors (here on the CPU, the path a
+    local GPU learner takes with "auto") reach RLlib's loss mirrored, and the learner trains;
+    "auto" picks the GPU only for a local learner with one on this machine."""
+    from agents.fast_dqn import replay_device
+
+    preset = preset_for("FaceFusion-v0")
+    preset["training"]["num_steps_sampled_before_learning_starts"] = 64
+    preset["training"]["replay_buffer_config"]["device"] = "cpu"
+    config = build_config("FaceFusion-v0", preset, seed=0)
+    config.reporting(min_sample_timesteps_per_iteration=64)
+    algo = config.build_algo()
+    try:
+        for _ in range(2):
+            result = algo.train()
+        assert torch.is_tensor(algo.local_replay_buffer._obs)
+        assert np.isfinite(result["learners"]["default_policy"]["total_loss"])
+    finally:
+        algo.stop()
+    assert replay_device(config, "auto") is None  # CPU learner
+    gpu = copy.deepcopy(config).learners(num_learners=0, num_gpus_per_learner=1)
+    assert replay_device(gpu, "auto") == ("cuda:0" if torch.cuda.is_available() else None)
+    assert replay_device(copy.deepcopy(gpu).learners(num_learners=2), "auto") is None  # remote learners: numpy
+
+
 def test_remote_learners_and_vector_envs_train(local_ray):
     """Two learner actors (the batch is sharded, TD errors come back in shard order) and two
     envs per runner: training runs and every replayed transition gets its priority back."""

@@ -297,3 +297,62 @@ def test_mirror_in_the_preset_reaches_the_buffer():
             "CartPole-v1",
             deep_merge(preset_for("CartPole-v1"), {"training": {"replay_buffer_config": {"mirror": True}}}),
         )
+
+
+def image_chunks(seed=0, num_episodes=6, fragment=7):
+    """Chunks of uint8 image episodes (odd width: a flip never maps a column onto itself)."""
+    rng = np.random.default_rng(seed)
+    space = gym.spaces.Box(0, 255, (6, 5, 3), np.uint8)
+    chunks = []
+    for e in range(num_episodes):
+        length = int(rng.integers(3, 20))
+        images = rng.integers(0, 256, (length + 1, 6, 5, 3), dtype=np.uint8)
+        actions, rewards = rng.integers(0, 7, length), rng.normal(size=length)
+        for a in range(0, length, fragment):
+            b = min(a + fragment, length)
+            chunks.append(
+                SingleAgentEpisode(
+                    id_=f"img{e}",
+                    observations=list(images[a : b + 1]),
+                    actions=list(actions[a:b]),
+                    rewards=list(rewards[a:b]),
+                    terminated=b == length,
+                    t_started=a,
+                    len_lookback_buffer=0,
+                    observation_space=space,
+                    action_space=gym.spaces.Discrete(7),
+                )
+            )
+    return chunks
+
+
+@pytest.mark.parametrize("prioritized", [True, False])
+def test_observations_on_a_torch_device_sample_what_host_memory_samples(prioritized):
+    """`device`: the same transitions, mirroring and priorities as numpy storage, with obs and
+    next_obs as tensors on that device (here the CPU: the code path a GPU learner uses);
+    checkpoints hold numpy and restore into either kind of buffer."""
+    import torch
+    from envs.face_fusion import MIRROR_ACTIONS
+
+    chunks = image_chunks()
+    kwargs = dict(n_step=2, gamma=GAMMA, prioritized=prioritized, seed=3, mirror_actions=MIRROR_ACTIONS)
+    host, dev = TransitionReplayBuffer(48, **kwargs), TransitionReplayBuffer(48, device="cpu", **kwargs)
+    for buf in (host, dev):
+        buf.add(chunks[:-3])  # wraps around: evictions
+    for _ in range(3):
+        a, b = host.sample(32), dev.sample(32)
+        assert torch.is_tensor(b[Columns.OBS]) and b[Columns.OBS].dtype == torch.uint8
+        for column in a:
+            np.testing.assert_array_equal(a[column], np.asarray(b[column]))
+        for buf in (host, dev):
+            buf.update_priorities(a[INDICES], np.arange(32.0))
+    assert dev.nbytes_at_capacity() == host.nbytes_at_capacity()
+    state = pickle.loads(pickle.dumps(dev.get_state()))
+    assert isinstance(state["_obs"], np.ndarray)
+    restored = TransitionReplayBuffer(48, **kwargs)
+    restored.set_state(state)
+    for buf in (restored, dev):
+        buf.add(chunks[-3:])
+    a, b = restored.sample(32), dev.sample(32)
+    for column in a:
+        np.testing.assert_array_equal(a[column], np.asarray(b[column]))
