@@ -332,6 +332,7 @@ def test_observations_on_a_torch_device_sample_what_host_memory_samples(prioriti
     next_obs as tensors on that device (here the CPU: the code path a GPU learner uses);
     checkpoints hold numpy and restore into either kind of buffer."""
     import torch
+
     from envs.face_fusion import MIRROR_ACTIONS
 
     chunks = image_chunks()
