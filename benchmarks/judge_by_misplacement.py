@@ -26,9 +26,8 @@ QUARTILES = 4
 
 def by_misplacement(judge_dir: str, n: int, seed: int) -> dict:
     """{blend: {"all": AUC, "quartiles": [{"from", "to", "auc", "n"}, ...]}} on held-out faces."""
-    from detectors import data
     from detectors.judge import auc_interval, real_vs_fused_auc
-    from detectors.judge_data import BLENDS, JudgeSampler, fused_crop, misplacement_size
+    from detectors.judge_data import BLENDS, JudgeSampler, misplacement_size
     from detectors.judge_model import Judge
     from envs.faces import load_faces
 
@@ -43,16 +42,8 @@ def by_misplacement(judge_dir: str, n: int, seed: int) -> dict:
 
     out, pooled, pooled_face = {}, [], []
     for blend in BLENDS:
-        crops, sizes, targets = [], [], []
-        for _ in range(n):
-            t = int(sampler.rng.integers(len(faces)))
-            geo = sampler.geometry(t, t)
-            place = sampler.placement("random", geo)
-            matrix = data.placed(geo, *place)
-            crops.append(fused_crop(faces, t, t, matrix, geo.box, blend, judge.image_size, judge.context))
-            sizes.append(misplacement_size(place))
-            targets.append(t)
-        logits, sizes = judge.logits(np.stack(crops)), np.array(sizes)
+        crops, targets, places = sampler.fused_set("random", blend, n, with_targets=True, with_placements=True)
+        logits, sizes = judge.logits(crops), np.array([misplacement_size(p) for p in places])
         pooled.append(logits)
         pooled_face.append(np.array(targets))
         edges = np.quantile(sizes, np.linspace(0, 1, QUARTILES + 1))

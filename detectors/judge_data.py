@@ -120,8 +120,11 @@ class JudgeSampler:
         targets = self.targets(n) if targets is None else targets
         return np.stack([self.real(int(t)) for t in targets])
 
-    def fused(self, kind: str, blend: str, jitter: bool = True, target: int | None = None) -> np.ndarray:
-        """One fused crop of `kind` (see KINDS) with `blend`, on a random target face (or `target`)."""
+    def fused(
+        self, kind: str, blend: str, jitter: bool = True, target: int | None = None, with_placement: bool = False
+    ):
+        """One fused crop of `kind` (see KINDS) with `blend`, on a random target face (or `target`);
+        `with_placement`: (crop, its (dx, dy, scale) placement)."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         r = self.rng
@@ -131,7 +134,8 @@ class JudgeSampler:
         geo = self.geometry(t, s)
         place = self.placement(kind, geo)
         box = self._box(geo.box, jitter)
-        return fused_crop(self.faces, t, s, data.placed(geo, *place), box, blend, self.size, self.context)
+        crop = fused_crop(self.faces, t, s, data.placed(geo, *place), box, blend, self.size, self.context)
+        return (crop, place) if with_placement else crop
 
     def placement(self, kind: str, geo: data.Geometry) -> tuple[float, float, float]:
         """(dx, dy, scale) of a fused crop of `kind`: dx, dy in face sizes."""
@@ -173,15 +177,23 @@ class JudgeSampler:
         crops = np.ascontiguousarray(np.stack(out))
         return (crops, np.array(faces)) if with_faces else crops
 
-    def fused_set(self, kind: str, blend: str, n: int, with_targets: bool = False):
+    def fused_set(self, kind: str, blend: str, n: int, with_targets: bool = False, with_placements: bool = False):
         """n fused crops of one kind and blend, framed exactly as the env's crop (no jitter);
-        `with_targets`: (crops, the target face of each), for per-face statistics."""
-        crops, targets = [], []
+        `with_targets` adds the target face of each (per-face statistics), `with_placements` the
+        (dx, dy, scale) of each (misplacement statistics): (crops, [targets], [placements])."""
+        crops, targets, places = [], [], []
         for _ in range(n):
             t = int(self.rng.integers(len(self.faces)))  # the draw `fused` makes itself: same stream
-            crops.append(self.fused(kind, blend, jitter=False, target=t))
+            crop, place = self.fused(kind, blend, jitter=False, target=t, with_placement=True)
+            crops.append(crop)
             targets.append(t)
-        return (np.stack(crops), np.array(targets)) if with_targets else np.stack(crops)
+            places.append(place)
+        out = [np.stack(crops)]
+        if with_targets:
+            out.append(np.array(targets))
+        if with_placements:
+            out.append(np.array(places, dtype=np.float64).reshape(n, 3))
+        return out[0] if len(out) == 1 else tuple(out)
 
 
 class MixedSampler:

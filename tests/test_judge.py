@@ -243,6 +243,17 @@ def test_sampler_groups(tmp_path):
     for kind in KINDS:
         crops = sampler.fused_set(kind, "paste", 3)
         assert crops.shape == (3, 64, 64, 3)
+    # placements come with the same crops (same stream) and remake them exactly
+    from detectors import data
+
+    plain = JudgeSampler(sampler.faces, np.random.default_rng(1)).fused_set("random", "paste", 4)
+    crops, targets, places = JudgeSampler(sampler.faces, np.random.default_rng(1)).fused_set(
+        "random", "paste", 4, with_targets=True, with_placements=True
+    )
+    np.testing.assert_array_equal(crops, plain)
+    for crop, t, place in zip(crops, targets, places):
+        geo = sampler.geometry(t, t)
+        np.testing.assert_array_equal(crop, fused_crop(sampler.faces, t, t, data.placed(geo, *place), geo.box, "paste"))
     x, y = sampler.batch(4, 6)
     assert x.shape == (10, 64, 64, 3) and y.tolist() == [0] * 4 + [1] * 6
     with pytest.raises(ValueError, match="kind must be one of"):
