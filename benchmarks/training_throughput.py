@@ -26,6 +26,10 @@ takes every core; the progress bar's sps and progress.csv give the rate):
         --runners 0 4 8 14 --envs 1 8 --num-gpus-per-learner 1 --out gpu_throughput.json
     python train.py --env FaceFusion-v0 --num-gpus-per-learner 1 --num-env-runners 14 \\
         --envs-per-runner 8 --stop-minutes 10 --run-dir runs/gpu-check
+
+`benchmarks/gpu_node.sh` runs train.py on such a node for several setups (batch, replay buffer
+on the GPU or in host memory, sampling ahead or not) and sums each run's per-phase seconds
+(BENCHMARKS.md, "Session 15"; measured there: 2,116 env steps/s at batch 512).
 """
 
 from __future__ import annotations
