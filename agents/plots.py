@@ -30,16 +30,37 @@ def _curves(ax, rows: list[dict], series) -> None:
             ax.plot(xs, ys, label=label, marker=None if key.startswith("train_") else ".")
 
 
+def phase_seconds(rows: list[dict]) -> tuple[list[float], dict[str, list[float]]]:
+    """The fast path's per-iteration driver seconds (progress.csv `time_<phase>_s`) summed up
+    to each logged iteration, vs env steps in thousands; empty where none were logged."""
+    from agents.fast_dqn import PHASES
+
+    xs, totals = [], {phase: [] for phase in PHASES}
+    running = dict.fromkeys(PHASES, 0.0)
+    for row in rows:
+        values = {phase: row.get(f"time_{phase}_s", "") for phase in PHASES}
+        if all(v in ("", None, "nan") for v in values.values()):
+            continue
+        xs.append(float(row["env_steps"]) / 1000.0)
+        for phase, value in values.items():
+            running[phase] += float(value) if value not in ("", None, "nan") else 0.0
+            totals[phase].append(running[phase])
+    return xs, (totals if xs else {})
+
+
 def learning_curve(rows: list[dict], path: Path, title: str) -> None:
     """Training and greedy-evaluation return (and success rate where logged) vs env steps, in
-    thousands (full counts above 100k run into each other)."""
+    thousands (full counts above 100k run into each other); where the fast path logged them, the
+    driver's seconds per phase (sampling, replay, learner, weight sync), stacked."""
     has_success = any(
         row.get(k) not in ("", None)
         for row in rows
         for k in ("eval_success_rate", "val_success_rate", "train_success_rate")
     )
-    fig, axes = plt.subplots(1, 2 if has_success else 1, figsize=(11 if has_success else 6, 4))
-    axes = list(axes) if has_success else [axes]
+    phase_xs, phases = phase_seconds(rows)
+    panels = 1 + has_success + bool(phases)
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels if panels > 1 else 6, 4))
+    axes = list(axes) if panels > 1 else [axes]
     _curves(
         axes[0],
         rows,
@@ -63,6 +84,11 @@ def learning_curve(rows: list[dict], path: Path, title: str) -> None:
         )
         axes[1].set(xlabel="env steps (thousands)", ylabel="success rate", ylim=(-0.02, 1.02), title="success")
         axes[1].legend()
+    if phases:
+        ax = axes[-1]
+        ax.stackplot(phase_xs, list(phases.values()), labels=[p.replace("_", " ") for p in phases], alpha=0.8)
+        ax.set(xlabel="env steps (thousands)", ylabel="driver seconds, cumulative", title="where the time went")
+        ax.legend(loc="upper left")
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
