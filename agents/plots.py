@@ -12,11 +12,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 from envs.files import write_figure  # noqa: E402
 
 
+def _logged(value) -> bool:
+    """A progress.csv cell that holds a number (blank where nothing was logged)."""
+    return value not in ("", None, "nan")
+
+
 def _floats(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
     xs, ys = [], []
     for row in rows:
         value = row.get(key, "")
-        if value not in ("", None, "nan"):
+        if _logged(value):
             xs.append(float(row["env_steps"]) / 1000.0)
             ys.append(float(value))
     return xs, ys
@@ -39,11 +44,11 @@ def phase_seconds(rows: list[dict]) -> tuple[list[float], dict[str, list[float]]
     running = dict.fromkeys(PHASES, 0.0)
     for row in rows:
         values = {phase: row.get(f"time_{phase}_s", "") for phase in PHASES}
-        if all(v in ("", None, "nan") for v in values.values()):
+        if not any(_logged(v) for v in values.values()):
             continue
         xs.append(float(row["env_steps"]) / 1000.0)
         for phase, value in values.items():
-            running[phase] += float(value) if value not in ("", None, "nan") else 0.0
+            running[phase] += float(value) if _logged(value) else 0.0
             totals[phase].append(running[phase])
     return xs, (totals if xs else {})
 

@@ -324,8 +324,7 @@ class TransitionReplayBuffer:
         """Memory of the full buffer (0 before the first add fixes the observation shape)."""
         if self._obs is None:
             return 0
-        obs_bytes = self._obs[0].nbytes if self.device is None else self._obs[0].numel() * self._obs.element_size()
-        per_slot = obs_bytes + self._actions[0].nbytes + 4 + 8 + 4 + 1 + 1 + 16
+        per_slot = self._obs[0].nbytes + self._actions[0].nbytes + 4 + 8 + 4 + 1 + 1 + 16
         return per_slot * self.capacity
 
     def get_metrics(self) -> dict[str, float]:

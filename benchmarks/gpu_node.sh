@@ -40,8 +40,8 @@ for setup in "${setups[@]}"; do
 done
 python3 - "$out" "${setups[@]}" <<'PY' | tee "$out/summary.txt"
 import csv, sys
+from agents.fast_dqn import PHASES as phases  # run from the project root
 out, setups = sys.argv[1], sys.argv[2:]
-phases = ("sampling", "replay", "learner", "weights_sync")
 for setup in setups:
     try:
         rows = list(csv.DictReader(open(f"{out}/{setup}_progress.csv")))
