@@ -92,6 +92,62 @@ class SumTree:
         return pos - self.size
 
 
+class HostObservations:
+    """The buffer's observations, one per slot, in a numpy array (host memory)."""
+
+    def __init__(self, capacity: int, example: np.ndarray, device=None):
+        self.data = np.zeros((capacity, *example.shape[1:]), dtype=example.dtype)
+
+    @property
+    def nbytes_per_slot(self) -> int:
+        return self.data[0].nbytes
+
+    def write(self, slots: np.ndarray, obs: np.ndarray) -> None:
+        self.data[slots] = obs
+
+    def gather(self, slots: np.ndarray):
+        return self.data[slots]
+
+    def flip(self, batch, mask: np.ndarray) -> None:
+        """Flip the masked items of a gathered (N, H, W, C) batch left-right, in place."""
+        batch[mask] = batch[mask, :, ::-1]
+
+    def numpy(self, n: int) -> np.ndarray:
+        return self.data[:n].copy()
+
+    def load(self, array: np.ndarray) -> None:
+        self.data[: len(array)] = array
+
+
+class DeviceObservations(HostObservations):
+    """The same in a torch tensor on `device` (a local GPU learner's): gathering and mirroring
+    happen there, and replayed images never cross to the host."""
+
+    def __init__(self, capacity: int, example: np.ndarray, device):
+        self.device = torch.device(device)
+        dtype = torch.from_numpy(np.zeros(1, dtype=example.dtype)).dtype
+        self.data = torch.zeros((capacity, *example.shape[1:]), dtype=dtype, device=self.device)
+
+    def _index(self, index: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(index).to(self.device, non_blocking=True)
+
+    def write(self, slots: np.ndarray, obs: np.ndarray) -> None:
+        self.data[self._index(slots)] = torch.from_numpy(np.ascontiguousarray(obs)).to(self.device)
+
+    def gather(self, slots: np.ndarray) -> torch.Tensor:
+        return self.data[self._index(slots)]
+
+    def flip(self, batch: torch.Tensor, mask: np.ndarray) -> None:
+        on = self._index(mask)
+        batch[on] = batch[on].flip(2)
+
+    def numpy(self, n: int) -> np.ndarray:
+        return self.data[:n].cpu().numpy()
+
+    def load(self, array: np.ndarray) -> None:
+        self.data[: len(array)] = torch.from_numpy(array).to(self.device)
+
+
 class TransitionReplayBuffer:
     """n-step transitions in numpy rings; uniform or prioritised (`prioritized=True`) sampling.
 
@@ -135,7 +191,7 @@ class TransitionReplayBuffer:
                 f"TransitionReplayBuffer: mirror_actions must be a permutation of 0..n-1, got {mirror_actions}"
             )
         self.device = None if device is None else torch.device(device)
-        self._obs: np.ndarray | torch.Tensor | None = None  # allocated on the first add (shape/dtype from the data)
+        self._obs: HostObservations | None = None  # allocated on the first add (shape/dtype from the data)
         self._actions: np.ndarray | None = None
         cap = self.capacity
         self._rewards = np.zeros(cap, dtype=np.float32)  # n-step discounted return
@@ -178,11 +234,8 @@ class TransitionReplayBuffer:
             )
 
     def _allocate(self, obs: np.ndarray, actions: np.ndarray) -> None:
-        if self.device is None:
-            self._obs = np.zeros((self.capacity, *obs.shape[1:]), dtype=obs.dtype)
-        else:
-            dtype = torch.from_numpy(np.zeros(1, dtype=obs.dtype)).dtype
-            self._obs = torch.zeros((self.capacity, *obs.shape[1:]), dtype=dtype, device=self.device)
+        store = HostObservations if self.device is None else DeviceObservations
+        self._obs = store(self.capacity, obs, self.device)
         self._actions = np.zeros((self.capacity, *actions.shape[1:]), dtype=actions.dtype)
 
     def _write_obs(self, obs: np.ndarray) -> np.ndarray:
@@ -190,10 +243,7 @@ class TransitionReplayBuffer:
         positions = np.arange(self._written, self._written + len(obs), dtype=np.int64)
         slots = positions % self.capacity
         self._invalidate(slots)
-        if self.device is None:
-            self._obs[slots] = obs
-        else:
-            self._obs[self._on_device(slots)] = torch.from_numpy(np.ascontiguousarray(obs)).to(self.device)
+        self._obs.write(slots, obs)
         self._written += len(obs)
         return positions
 
@@ -263,10 +313,7 @@ class TransitionReplayBuffer:
         else:
             slots = self._uniform_slots(num_items)
             weights = np.ones(num_items, dtype=np.float32)
-        if self.device is None:
-            obs, next_obs = self._obs[slots], self._obs[self._next[slots]]
-        else:
-            obs, next_obs = self._obs[self._on_device(slots)], self._obs[self._on_device(self._next[slots])]
+        obs, next_obs = self._obs.gather(slots), self._obs.gather(self._next[slots])
         actions = self._actions[slots]
         if self.mirror is not None:
             obs, next_obs, actions = self._mirrored(obs, next_obs, actions)
@@ -286,18 +333,10 @@ class TransitionReplayBuffer:
         if obs.ndim != 4:
             raise ValueError(f"mirror_actions needs image observations (N, H, W, C), got shape {obs.shape}")
         flip = self.rng.random(len(actions)) < 0.5
-        if self.device is None:
-            obs[flip] = obs[flip, :, ::-1]
-            next_obs[flip] = next_obs[flip, :, ::-1]
-        else:
-            on = self._on_device(flip)
-            obs[on] = obs[on].flip(2)
-            next_obs[on] = next_obs[on].flip(2)
+        self._obs.flip(obs, flip)
+        self._obs.flip(next_obs, flip)
         actions[flip] = self.mirror[actions[flip]]
         return obs, next_obs, actions
-
-    def _on_device(self, index: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(index).to(self.device, non_blocking=True)
 
     def _uniform_slots(self, num_items: int) -> np.ndarray:
         high = min(self._written, self.capacity)
@@ -324,7 +363,7 @@ class TransitionReplayBuffer:
         """Memory of the full buffer (0 before the first add fixes the observation shape)."""
         if self._obs is None:
             return 0
-        per_slot = self._obs[0].nbytes + self._actions[0].nbytes + 4 + 8 + 4 + 1 + 1 + 16
+        per_slot = self._obs.nbytes_per_slot + self._actions[0].nbytes + 4 + 8 + 4 + 1 + 1 + 16
         return per_slot * self.capacity
 
     def get_metrics(self) -> dict[str, float]:
@@ -350,9 +389,7 @@ class TransitionReplayBuffer:
         if self._obs is not None:
             for name in ("_actions", "_rewards", "_next", "_n", "_terminated", "_valid"):
                 state[name] = getattr(self, name)[:filled].copy()
-            # checkpoints hold numpy, whatever the device
-            obs = self._obs[:filled]
-            state["_obs"] = obs.copy() if self.device is None else obs.cpu().numpy()
+            state["_obs"] = self._obs.numpy(filled)  # checkpoints hold numpy, whatever the device
         if self._tree is not None:
             state["priorities"] = self._tree.leaves()[:filled].copy()
         return state
@@ -374,7 +411,7 @@ class TransitionReplayBuffer:
         self._allocate(state["_obs"], state["_actions"])
         for name in ("_actions", "_rewards", "_next", "_n", "_terminated", "_valid"):
             getattr(self, name)[:filled] = state[name]
-        self._obs[:filled] = state["_obs"] if self.device is None else torch.from_numpy(state["_obs"]).to(self.device)
+        self._obs.load(state["_obs"])
         if self._tree is not None:
             self._tree = SumTree(self.capacity)
             if filled:  # a buffer saved without priorities restarts them at the maximum

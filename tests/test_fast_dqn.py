@@ -459,7 +459,7 @@ def test_replay_on_the_learners_device_trains_facefusion(local_ray):
     try:
         for _ in range(2):
             result = algo.train()
-        assert torch.is_tensor(algo.local_replay_buffer._obs)
+        assert torch.is_tensor(algo.local_replay_buffer._obs.data)
         assert np.isfinite(result["learners"]["default_policy"]["total_loss"])
     finally:
         algo.stop()

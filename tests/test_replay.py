@@ -215,7 +215,7 @@ def test_uint8_images_stored_once():
     )
     buf = TransitionReplayBuffer(capacity=64, n_step=2, gamma=GAMMA)
     buf.add([ep])
-    assert buf._obs.dtype == np.uint8 and buf._obs.shape == (64, 8, 8, 3)  # one array, no next_obs copy
+    assert buf._obs.data.dtype == np.uint8 and buf._obs.data.shape == (64, 8, 8, 3)  # one array, no next_obs copy
     batch = buf.sample(8)
     assert batch[Columns.OBS].dtype == np.uint8
     assert (batch[Columns.NEXT_OBS][:, 0, 0, 0] - batch[Columns.OBS][:, 0, 0, 0] == batch[N_STEP]).all()
@@ -279,7 +279,7 @@ def test_mirrored_replay_flips_images_and_swaps_mirror_actions():
         np.testing.assert_array_equal(o2, flip(images[i + 1]))
         assert a == (MIRROR_ACTIONS[actions[i]] if m else actions[i])
     assert MIRROR_ACTIONS[LEFT] == RIGHT and MIRROR_ACTIONS[RIGHT] == LEFT
-    stored = buf._obs[: length + 1]
+    stored = buf._obs.data[: length + 1]
     np.testing.assert_array_equal(stored, images)  # sampling never flips the buffer itself
     with pytest.raises(ValueError, match="permutation"):
         TransitionReplayBuffer(10, mirror_actions=[0, 0, 1])
