@@ -95,7 +95,7 @@ class SumTree:
 class HostObservations:
     """The buffer's observations, one per slot, in a numpy array (host memory)."""
 
-    def __init__(self, capacity: int, example: np.ndarray, device=None):
+    def __init__(self, capacity: int, example: np.ndarray):
         self.data = np.zeros((capacity, *example.shape[1:]), dtype=example.dtype)
 
     @property
@@ -234,8 +234,10 @@ class TransitionReplayBuffer:
             )
 
     def _allocate(self, obs: np.ndarray, actions: np.ndarray) -> None:
-        store = HostObservations if self.device is None else DeviceObservations
-        self._obs = store(self.capacity, obs, self.device)
+        if self.device is None:
+            self._obs = HostObservations(self.capacity, obs)
+        else:
+            self._obs = DeviceObservations(self.capacity, obs, self.device)
         self._actions = np.zeros((self.capacity, *actions.shape[1:]), dtype=actions.dtype)
 
     def _write_obs(self, obs: np.ndarray) -> np.ndarray:
