@@ -124,8 +124,9 @@ def check_env(env_id: str, env_config: dict) -> None:
     import gymnasium as gym
 
     import envs  # noqa: F401  registers the FaceFusion envs
+    from agents.curriculum import split_schedules
 
-    config = dict(env_config)
+    config, schedules = split_schedules(env_config)  # a malformed schedule: ValueError naming it
     realism = config.pop("realism_checkpoint", None)
     if realism is not None and not Path(str(realism)).exists():
         raise ValueError(
@@ -144,12 +145,15 @@ def check_env(env_id: str, env_config: dict) -> None:
             )
     from envs.faces import FaceDataError
 
+    # every value a schedule will set must be one the env accepts
+    later = [{**config, name: value} for name, points in schedules.items() for _, value in points[1:]]
     try:
-        gym.make(env_id, **config).close()
+        for variant in [config, *later]:
+            gym.make(env_id, **variant).close()
     except FaceDataError as exc:
         raise ValueError(f"--faces {config.get('faces')}: {exc}") from None
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"--env-config: {env_id} rejects {config}: {exc}") from None
+        raise ValueError(f"--env-config: {env_id} rejects {variant}: {exc}") from None
 
 
 def check_learners(options: TrainOptions) -> TrainOptions:

@@ -12,6 +12,7 @@ from ray.tune.registry import register_env
 
 from agents.callbacks import FusionMetricsCallback
 from agents.connectors import lean_connector_settings, lean_connectors_apply
+from agents.curriculum import schedule_callbacks, split_schedules
 from agents.fast_dqn import FastDQNConfig
 from agents.modules import ImageDQNTorchRLModule, LeanDQNTorchRLModule
 from agents.presets import REALISM_WEIGHT
@@ -102,7 +103,7 @@ def build_config(
     if path not in PATHS:
         raise ValueError(f"training path {path!r}: expected one of {PATHS}")
     register(env_id)
-    env_config = {**preset.get("env_config", {}), **(env_config or {})}
+    env_config, schedules = split_schedules({**preset.get("env_config", {}), **(env_config or {})})
     probe = make_env(env_id, env_config)
     obs_space, action_space = probe.observation_space, probe.action_space
     mirror_actions = getattr(probe.unwrapped, "mirror_actions", None)
@@ -151,7 +152,7 @@ def build_config(
             max_num_env_runner_restarts=max_runner_restarts,
             delay_between_env_runner_restarts_s=1.0,
         )
-        .callbacks(FusionMetricsCallback)
+        .callbacks(FusionMetricsCallback, **schedule_callbacks(schedules))
         .debugging(seed=seed)
         .reporting(**{"metrics_num_episodes_for_smoothing": 20, **preset.get("reporting", {})})
     )

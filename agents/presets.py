@@ -66,7 +66,8 @@ CARTPOLE = {
 # - n-step 1 and uniform replay (round 1: n-step 3 0.47 vs 0.90, prioritised replay no
 #   better); dueling heads (round 1: 0.95 vs 0.90) and double Q;
 # - 10% aligned starts (the stop action early) and camera augmentation (real photos): see
-#   env_config.
+#   env_config. 25%, or 25% decaying to 10%, learnt the stop sooner but reached the stop bar
+#   later (session 17).
 # 8 replayed per sampled step (one batch of 64 per 8 env steps; session 15): the cost per update
 # bounds the wall time, and against 16 (one batch per 4 env steps, as stable-baselines3's
 # train_freq 4) it took more env steps but less wall time to the validation bar, first

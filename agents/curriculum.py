@@ -1,0 +1,104 @@
+"""Env settings that follow a schedule over the run's env steps (a curriculum).
+
+An env setting given as a piecewise-linear schedule, `[[env_steps, value], ...]` (the format of
+RLlib's epsilon schedule), starts every env at the first value; after each training iteration
+the driver sets the value for the run's sampled env steps on every env of every env runner.
+The env itself knows nothing of schedules or of the run's step count: it keeps a plain
+attribute, read at its next reset. Schedulable settings are the env attributes listed in
+SCHEDULABLE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+# FaceFusion's share of training episodes that start in place (envs.face_fusion).
+SCHEDULABLE = ("aligned_start_prob",)
+# Push a new value to the env runners only when it moved by this much (each push is a call
+# on every runner).
+MIN_CHANGE = 0.005
+
+
+def is_schedule(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(p, (list, tuple)) for p in value)
+
+
+def check_schedule(name: str, value: Any) -> list[tuple[float, float]]:
+    """The schedule as (env_steps, value) pairs, or a ValueError naming the setting."""
+    try:
+        points = [(float(t), float(v)) for t, v in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"env_config {name}: a schedule is [[env_steps, value], ...], got {value!r}") from None
+    steps = [t for t, _ in points]
+    if steps[0] != 0 or any(b <= a for a, b in zip(steps, steps[1:])):
+        raise ValueError(f"env_config {name}: schedule steps must start at 0 and increase, got {steps}")
+    return points
+
+
+def value_at(points: list[tuple[float, float]], env_steps: float) -> float:
+    """Linear between the points, the last value after the last point."""
+    steps, values = zip(*points)
+    return float(np.interp(env_steps, steps, values))
+
+
+def split_schedules(env_config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[tuple[float, float]]]]:
+    """(env_config with each schedule replaced by its first value, {name: schedule})."""
+    plain, schedules = dict(env_config), {}
+    for name, value in env_config.items():
+        if not is_schedule(value):
+            continue
+        if name not in SCHEDULABLE:
+            raise ValueError(f"env_config {name}: only {SCHEDULABLE} may be a schedule, got {value!r}")
+        schedules[name] = check_schedule(name, value)
+        plain[name] = schedules[name][0][1]
+    return plain, schedules
+
+
+def set_on_runner(env_runner, name: str, value: float) -> None:
+    """Set `name` on each sub-env of this env runner's (vector) env, if it has one."""
+    env = getattr(env_runner, "env", None)
+    if env is not None:
+        env.unwrapped.set_attr(name, value)
+
+
+class ScheduleCallback:
+    """`on_train_result` hook (AlgorithmConfig.callbacks) that keeps the env runners' envs on
+    the schedules' values for the run's sampled env steps. Applied again after a restore or
+    an env runner restart: the first iteration after either pushes every value."""
+
+    def __init__(self, schedules: dict[str, list[tuple[float, float]]]):
+        self.schedules = schedules
+        self.current: dict[str, float] = {}
+
+    def __call__(self, *, algorithm, result=None, **kwargs) -> None:
+        steps = algorithm.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+        self.apply(algorithm.env_runner_group, float(steps))
+
+    def apply(self, runner_group, env_steps: float) -> None:
+        for name, points in self.schedules.items():
+            value = value_at(points, env_steps)
+            if name in self.current and abs(value - self.current[name]) < MIN_CHANGE:
+                continue
+            runner_group.foreach_env_runner(
+                lambda runner, name=name, value=value: set_on_runner(runner, name, value), local_env_runner=True
+            )
+            self.current[name] = value
+
+    def reset(self, **kwargs) -> None:
+        """`on_env_runners_recreated` / `on_checkpoint_loaded`: push again next iteration."""
+        self.current.clear()
+
+
+def schedule_callbacks(schedules: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
+    """AlgorithmConfig.callbacks() keyword arguments that run the schedules (none without)."""
+    if not schedules:
+        return {}
+    callback = ScheduleCallback(schedules)
+    return {
+        "on_train_result": callback,
+        "on_env_runners_recreated": callback.reset,
+        "on_checkpoint_loaded": callback.reset,
+    }
