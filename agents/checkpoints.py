@@ -95,3 +95,18 @@ class GreedyPolicy(ScoredPolicy):
         actions = getattr(self.module, "action_space", None)
         if actions is not None and getattr(actions, "n", None) != getattr(env.action_space, "n", None):
             raise CheckpointError(f"{where}: the policy has {actions} actions, the env {env.action_space}")
+
+
+def restore_algorithm(algo, path: str | Path) -> None:
+    """`algo.restore_from_path(path)`, then the `on_checkpoint_loaded` callbacks, as RLlib's
+    own Tune restore (`Algorithm.load_checkpoint`) runs them and `restore_from_path` does not
+    (agents.curriculum sets the scheduled env values for the restored env steps there)."""
+    from ray.rllib.callbacks.utils import make_callback
+
+    algo.restore_from_path(str(path))
+    make_callback(
+        "on_checkpoint_loaded",
+        callbacks_objects=algo.callbacks,
+        callbacks_functions=algo.config.callbacks_on_checkpoint_loaded,
+        kwargs=dict(algorithm=algo),
+    )

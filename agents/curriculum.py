@@ -65,31 +65,48 @@ def set_on_runner(env_runner, name: str, value: float) -> None:
 
 
 class ScheduleCallback:
-    """`on_train_result` hook (AlgorithmConfig.callbacks) that keeps the env runners' envs on
-    the schedules' values for the run's sampled env steps. Applied again after a restore or
-    an env runner restart: the first iteration after either pushes every value."""
+    """Keeps the env runners' envs on the schedules' values for the run's sampled env steps:
+    after every iteration (`on_train_result`; a value is pushed when it moved), on env runners
+    that were recreated after a failure (`on_env_runners_recreated`: they start from the
+    env_config's first values) and after a checkpoint is loaded (`on_checkpoint_loaded`). The
+    last two push at once and need no state shared with the first, so copies of the config
+    (RLlib copies it) cannot leave a runner on a stale value."""
 
     def __init__(self, schedules: dict[str, list[tuple[float, float]]]):
         self.schedules = schedules
         self.current: dict[str, float] = {}
 
-    def __call__(self, *, algorithm, result=None, **kwargs) -> None:
+    def values(self, algorithm) -> dict[str, float]:
         steps = algorithm.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
-        self.apply(algorithm.env_runner_group, float(steps))
+        return {name: value_at(points, float(steps)) for name, points in self.schedules.items()}
 
-    def apply(self, runner_group, env_steps: float) -> None:
-        for name, points in self.schedules.items():
-            value = value_at(points, env_steps)
-            if name in self.current and abs(value - self.current[name]) < MIN_CHANGE:
-                continue
-            runner_group.foreach_env_runner(
-                lambda runner, name=name, value=value: set_on_runner(runner, name, value), local_env_runner=True
-            )
-            self.current[name] = value
+    def on_train_result(self, *, algorithm, **kwargs) -> None:
+        moved = {
+            name: value
+            for name, value in self.values(algorithm).items()
+            if name not in self.current or abs(value - self.current[name]) >= MIN_CHANGE
+        }
+        push(algorithm.env_runner_group, moved)
+        self.current.update(moved)
 
-    def reset(self, **kwargs) -> None:
-        """`on_env_runners_recreated` / `on_checkpoint_loaded`: push again next iteration."""
-        self.current.clear()
+    def on_env_runners_recreated(self, *, algorithm, env_runner_group, env_runner_indices, is_evaluation, **kwargs):
+        if not is_evaluation:  # evaluation plays the plain start distribution
+            push(env_runner_group, self.values(algorithm), env_runner_indices)
+
+    def on_checkpoint_loaded(self, *, algorithm, **kwargs) -> None:
+        push(algorithm.env_runner_group, self.values(algorithm))
+
+
+def push(runner_group, values: dict[str, float], runner_ids: list[int] | None = None) -> None:
+    """Set `values` on every env of the local runner and of the remote ones (or of `runner_ids`)."""
+    if not values:
+        return
+
+    def set_all(runner):
+        for name, value in values.items():
+            set_on_runner(runner, name, value)
+
+    runner_group.foreach_env_runner(set_all, local_env_runner=runner_ids is None, remote_worker_ids=runner_ids)
 
 
 def schedule_callbacks(schedules: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
@@ -98,7 +115,7 @@ def schedule_callbacks(schedules: dict[str, list[tuple[float, float]]]) -> dict[
         return {}
     callback = ScheduleCallback(schedules)
     return {
-        "on_train_result": callback,
-        "on_env_runners_recreated": callback.reset,
-        "on_checkpoint_loaded": callback.reset,
+        "on_train_result": callback.on_train_result,
+        "on_env_runners_recreated": callback.on_env_runners_recreated,
+        "on_checkpoint_loaded": callback.on_checkpoint_loaded,
     }

@@ -195,7 +195,9 @@ class Training:
         )
         self.algo = self.config.build_algo()
         if self.restore_from is not None:
-            self.algo.restore_from_path(str(self.restore_from))
+            from agents.checkpoints import restore_algorithm
+
+            restore_algorithm(self.algo, self.restore_from)
         self.validator = self._build_validator()
 
     def _build_validator(self):

@@ -6,6 +6,7 @@ import logging
 import pytest
 import ray
 
+from agents.checkpoints import restore_algorithm
 from agents.cli import check_env
 from agents.config import build_config
 from agents.curriculum import split_schedules, value_at
@@ -69,9 +70,10 @@ def _runner_values(algo):
 
 
 @pytest.mark.parametrize("runners", [0, 1])
-def test_schedule_reaches_every_env_of_every_runner(local_ray, runners):
+def test_schedule_reaches_every_env_of_every_runner(local_ray, runners, tmp_path):
     """All envs start at the first value; once the run has sampled past the last point, every
-    env (4 per runner, local or remote runners) has the last one."""
+    env (4 per runner, local or remote runners) has the last one; so do a recreated remote
+    runner and a run restored from a checkpoint."""
     preset = preset_for("FaceFusion-v0")
     preset["training"]["num_steps_sampled_before_learning_starts"] = 64
     config = build_config("FaceFusion-v0", preset, num_env_runners=runners, env_config={"aligned_start_prob": SCHEDULE})
@@ -83,5 +85,22 @@ def test_schedule_reaches_every_env_of_every_runner(local_ray, runners):
             result = algo.train()
         assert result["env_runners"]["num_env_steps_sampled_lifetime"] >= 256
         assert _runner_values(algo) == [0.0]
+        if runners:  # a runner recreated after a failure starts from the first value; it is set again
+            algo.env_runner_group.foreach_env_runner(
+                lambda runner: runner.env.unwrapped.set_attr("aligned_start_prob", 1.0), local_env_runner=False
+            )
+            algo.config.callbacks_on_env_runners_recreated(
+                algorithm=algo, env_runner_group=algo.env_runner_group, env_runner_indices=[1], is_evaluation=False
+            )
+            assert _runner_values(algo) == [0.0]
+        else:  # a restored run sets the value for its restored env steps before it samples
+            algo.save_to_path(tmp_path / "ckpt")
+            restored = config.build_algo()
+            try:
+                assert _runner_values(restored) == [1.0]
+                restore_algorithm(restored, tmp_path / "ckpt")  # as train.py --resume
+                assert _runner_values(restored) == [0.0]
+            finally:
+                restored.stop()
     finally:
         algo.stop()
