@@ -57,13 +57,6 @@ def split_schedules(env_config: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     return plain, schedules
 
 
-def set_on_runner(env_runner, name: str, value: float) -> None:
-    """Set `name` on each sub-env of this env runner's (vector) env, if it has one."""
-    env = getattr(env_runner, "env", None)
-    if env is not None:
-        env.unwrapped.set_attr(name, value)
-
-
 class ScheduleCallback:
     """Keeps the env runners' envs on the schedules' values for the run's sampled env steps:
     after every iteration (`on_train_result`; a value is pushed when it moved), on env runners
@@ -103,8 +96,10 @@ def push(runner_group, values: dict[str, float], runner_ids: list[int] | None = 
         return
 
     def set_all(runner):
-        for name, value in values.items():
-            set_on_runner(runner, name, value)
+        env = getattr(runner, "env", None)  # the local runner has none when remote ones sample
+        if env is not None:
+            for name, value in values.items():
+                env.unwrapped.set_attr(name, value)  # on each sub-env of the vector env
 
     runner_group.foreach_env_runner(set_all, local_env_runner=runner_ids is None, remote_worker_ids=runner_ids)
 
