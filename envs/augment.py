@@ -5,7 +5,9 @@ surrounded by mirrored padding. A policy trained on them alone learns their look
 photos (sharp, colour, real backgrounds), often fails to say stop. Each episode therefore sees
 its face through a random camera: contrast, brightness and gamma, blur or sharpening, sensor
 noise, JPEG compression, and sometimes other surroundings (textures and scenes without faces
-from scikit-image's sample images, in place of the LFW crops' mirrored padding). Geometry is never changed,
+from scikit-image's sample images, in place of the LFW crops' mirrored padding). The pasted
+face's mask may also lose a part along a random line (`mask_cut_prob`): the embedded faces are
+frontal, so their masks are ovals, while a turned head's mask is a crescent. Geometry is never changed,
 so the ground truth, tolerances and rewards stay exact. Works on observation-size luminance
 (a few hundred microseconds per reset).
 """
@@ -17,6 +19,8 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+
+MASK_CUT_EDGE_PX = 2.0  # width of a cut mask's soft edge, observation pixels
 
 # scikit-image sample images with no face in them (camera and astronaut have one)
 BACKGROUNDS = (
@@ -85,6 +89,8 @@ class Augmentation:
     jpeg_prob: float = 0.3
     jpeg_quality: tuple[int, int] = (30, 95)
     background_prob: float = 0.4  # new surroundings outside the face mask
+    mask_cut_prob: float = 0.0  # the pasted face's mask cut along a random line (turned heads)
+    mask_keep: tuple[float, float] = (0.5, 0.85)  # share of the mask left after a cut
 
     @classmethod
     def from_config(cls, value) -> Augmentation | None:
@@ -100,6 +106,23 @@ class Augmentation:
                 raise ValueError(f"augment: unknown key(s) {unknown}; expected some of {sorted(known)}")
             return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
         raise ValueError(f"augment must be true, false or a dict of settings, got {value!r}")
+
+    def source_mask(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The pasted face's mask for this episode: as stored, or with `mask_cut_prob` cut along a
+        random line through it, keeping a `mask_keep` share of its area behind a soft edge like
+        the mask's own. No random draw is taken when `mask_cut_prob` is 0."""
+        if not self.mask_cut_prob or rng.random() >= self.mask_cut_prob:
+            return mask
+        ys, xs = np.nonzero(mask > 127)
+        if len(xs) < 2:
+            return mask
+        angle = float(rng.uniform(0.0, 2.0 * np.pi))
+        nx, ny = np.cos(angle), np.sin(angle)
+        limit = float(np.quantile(xs * nx + ys * ny, float(rng.uniform(*self.mask_keep))))
+        h, w = mask.shape
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        side = np.clip((limit - (xx * nx + yy * ny)) / MASK_CUT_EDGE_PX + 0.5, 0.0, 1.0)
+        return np.round(mask.astype(np.float32) * side).astype(np.uint8)
 
     def __call__(self, grey: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A new uint8 image: `grey` (H, W) seen through random camera settings; outside the

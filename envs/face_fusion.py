@@ -485,7 +485,8 @@ class FaceFusionEnv(gym.Env):
     def _episode_images(self, target: int, source: int) -> tuple[np.ndarray, np.ndarray]:
         """Target luminance and source (luminance, mask) at observation scale for this episode:
         the stored faces, or with `augment`, seen through random camera settings (one draw for
-        the shared photo in self mode, one per photo in swap mode)."""
+        the shared photo in self mode, one per photo in swap mode), the pasted face's mask
+        perhaps cut (`Augmentation.source_mask`)."""
         target_pair, source_pair = self._face_obs(target), self._face_obs(source)
         if self.augmentation is None:
             return target_pair[..., 0], source_pair
@@ -496,7 +497,7 @@ class FaceFusionEnv(gym.Env):
 
         target_grey = seen(target_pair)
         source_grey = target_grey if source == target else seen(source_pair)
-        return target_grey, np.stack([source_grey, source_pair[..., 1]], -1)
+        return target_grey, np.stack([source_grey, self.augmentation.source_mask(source_pair[..., 1], rng)], -1)
 
     def step(self, action):
         if not (
