@@ -5,7 +5,8 @@ face folders of the ablation (the embedded faces plus the other portraits, for
 training; the ten, for scoring). Never looks at `benchmarks/real_photos`.
 
     python benchmarks/turned_heads.py folders OUT                  # OUT/mixed, OUT/turned
-    python benchmarks/turned_heads.py score RUN [RUN ...] --turned OUT/turned --out scores.json
+    python benchmarks/turned_heads.py score RUN [RUN ...] --faces OUT/turned --out scores.json
+    python benchmarks/turned_heads.py score RUN --faces benchmarks/judge_train_photos --episodes 300 --out all.json
 """
 
 from __future__ import annotations
@@ -68,10 +69,14 @@ def play(run: str, faces: str, episodes: int) -> dict:
         )
     env.close()
     steps = np.mean([r["steps"] for r in rows]) / np.mean([r["oracle_steps"] for r in rows])
+    photos = sorted({r["photo"] for r in rows})
     return {
         "success_rate": float(np.mean([r["success"] for r in rows])),
         "stopped_rate": float(np.mean([r["stopped"] for r in rows])),
         "steps_over_oracle": float(steps),
+        "failures_not_stopped": sum(not r["success"] and not r["stopped"] for r in rows),
+        "failures": sum(not r["success"] for r in rows),
+        "per_photo_success": {p: float(np.mean([r["success"] for r in rows if r["photo"] == p])) for p in photos},
         "episodes": rows,
     }
 
@@ -83,7 +88,7 @@ def main() -> None:
     pf.add_argument("out")
     ps = sub.add_parser("score")
     ps.add_argument("runs", nargs="+", help="train.py run dirs (their best/ is scored)")
-    ps.add_argument("--turned", required=True, help="OUT/turned of the folders command")
+    ps.add_argument("--faces", required=True, help="photo folder to play on (OUT/turned of the folders command)")
     ps.add_argument("--episodes", type=int, default=100)
     ps.add_argument("--out", required=True)
     args = p.parse_args()
@@ -94,9 +99,10 @@ def main() -> None:
 
     scores = {}
     for run in args.runs:
-        scores[run] = {"turned": play(run, args.turned, args.episodes)}
-        s = scores[run]["turned"]
-        print(f"{run}: turned heads {s['success_rate']:.2f} success, {s['steps_over_oracle']:.2f}x the oracle's steps")
+        s = scores[run] = {"faces": args.faces, **play(run, args.faces, args.episodes)}
+        print(
+            f"{run} on {args.faces}: {s['success_rate']:.2f} success, {s['steps_over_oracle']:.2f}x the oracle's steps"
+        )
         atomic_write_json(args.out, scores)
 
 
