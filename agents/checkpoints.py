@@ -79,10 +79,10 @@ def load_module(checkpoint: PolicyCheckpoint):
 
 class GreedyPolicy(ScoredPolicy):
     """The trained Q-network's greedy action, as a `policy(observation, env)` callable, with
-    loop breaking (agents.greedy) unless `break_loops=False`."""
+    the loop rule `loops` (agents.greedy.LOOP_RULES)."""
 
-    def __init__(self, module, break_loops: bool = True):
-        super().__init__(module_scores(module), break_loops)
+    def __init__(self, module, loops: str = "stop"):
+        super().__init__(module_scores(module), loops)
         self.module = module
 
     def check_spaces(self, env, where: str) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.checkpoints import WHICH, CheckpointError, GreedyPolicy, load_module, resolve
+from agents.greedy import LOOP_RULES
 from agents.run_dir import atomic_write_json, atomic_write_text
 from envs.faces.split import PARTS
 
@@ -46,7 +47,7 @@ def run_policy(env, policy, seeds: list[int], realism=None, record: int = 0, jud
         out = run_episode(env, policy, seed=seed, record=i < record)
         finals.append(out["info"])
         steps.append(out["steps"])
-        if getattr(policy, "break_loops", False):
+        if getattr(policy, "loop_rule", "off") != "off":
             breaks.append(policy.breaks)
         if realism is not None:
             crop = env.unwrapped.realism_crop(realism.image_size)
@@ -102,7 +103,7 @@ def evaluate(
     strips: int = 3,
     progress: bool = True,
     judge: str | None = None,
-    break_loops: bool = True,
+    loops: str = "stop",
 ) -> dict[str, Any]:
     """Evaluate and write the report; returns the metrics dict."""
     from envs.baselines import LandmarkPolicy, OraclePolicy, RandomPolicy
@@ -119,7 +120,7 @@ def evaluate(
     realism = _load_detector("--detector", Realism.from_checkpoint, detector)
     judge_net = _load_detector("--judge", Judge.from_checkpoint, judge)
     env = make_env(env_id, ckpt.env_config, faces, split)
-    policy = GreedyPolicy(load_module(ckpt), break_loops=break_loops)
+    policy = GreedyPolicy(load_module(ckpt), loops=loops)
     policy.check_spaces(env, f"--checkpoint {checkpoint}")
     seeds = [seed + i for i in range(episodes)]
     out = Path(out)
@@ -145,7 +146,7 @@ def evaluate(
         "faces": faces or ckpt.env_config.get("faces", "default"),
         "first_seed": seed,
         "detector": detector,
-        "loop_breaking": break_loops,
+        "loop_rule": loops,
         "success": {
             "position_tolerance_px": env.unwrapped.position_tolerance_px,
             "scale_tolerance": env.unwrapped.scale_tolerance,
@@ -267,12 +268,13 @@ def markdown_report(metrics: dict) -> str:
 
 
 def _loop_breaking_line(meta: dict, policy: dict) -> list[str]:
-    if not meta.get("loop_breaking"):
-        return ["The policy plays its plain argmax (`--no-loop-breaking`).", ""]
+    rule = meta.get("loop_rule", "stop")
+    if rule == "off":
+        return ["The policy plays its plain argmax (`--loops off`).", ""]
+    at_loop = "says stop" if rule == "stop" else "takes its best action not yet taken there"
     return [
-        "The policy plays greedily with loop breaking: at an observation seen before in the episode it takes "
-        f"its best action not yet taken there ({policy.get('mean_loop_breaks', 0.0):.2f} greedy actions "
-        "replaced per episode; `--no-loop-breaking` for the plain argmax).",
+        f"The policy plays greedily; at an observation seen before in the episode it {at_loop} "
+        f"(`--loops {rule}`; {policy.get('mean_loop_breaks', 0.0):.2f} greedy actions replaced per episode).",
         "",
     ]
 
@@ -319,11 +321,13 @@ def main(argv: list[str] | None = None) -> int:
         help="detectors.judge checkpoint dir: adds the independent judge's P(fused) and detection rate per blend mode",
     )
     p.add_argument(
-        "--no-loop-breaking",
-        action="store_true",
-        help="play the policy's plain argmax, even where it repeats itself until the time limit "
-        "(default: at an observation seen before in the episode, its best action not yet taken there)",
+        "--loops",
+        default="stop",
+        choices=LOOP_RULES,
+        help="at an observation seen before in the episode (a greedy policy would repeat the same cycle until "
+        "the time limit): stop there, take the best action not yet taken there (next), or the plain argmax (off)",
     )
+    p.add_argument("--no-loop-breaking", action="store_true", help="the same as --loops off")
     p.add_argument("--out", default="eval")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -344,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
             judge=args.judge,
             which=args.which,
-            break_loops=not args.no_loop_breaking,
+            loops="off" if args.no_loop_breaking else args.loops,
         )
     except CheckpointError as exc:
         print(f"agents.evaluate: error: {exc}", file=sys.stderr)

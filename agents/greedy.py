@@ -2,13 +2,23 @@
 
 A greedy policy is deterministic, and so are the FaceFusion envs within an episode (the
 camera augmentation is fixed per episode): once the policy comes back to an observation it
-has seen, it takes the same action again and repeats the same cycle until the time limit.
-Trained policies do this near the goal, hovering between two placements instead of saying
-stop: every time-out of the swap policies on the validation faces was such a cycle
-(BENCHMARKS.md, "Loop breaking"). The Nature DQN paper played its evaluation episodes with
-epsilon 0.05 for the same reason; here the way out is deterministic: at an observation seen
-before in the episode, take the policy's best action *not yet taken there* (its own ranking
-of the actions). Where the policy never repeats itself this is exactly greedy play.
+has seen, it takes the same action again and repeats the same cycle until the time limit,
+which is a failure. Trained policies do this near the goal, hovering between two placements
+instead of saying stop (BENCHMARKS.md, "Loop breaking"), and on faces unlike their training
+faces (turned heads) they do it far more often ("Stop at a loop"). The Nature DQN paper
+played its evaluation episodes with epsilon 0.05 for the same reason; here the way out is
+deterministic, one of `LOOP_RULES`:
+
+* `"stop"` (the default): at an observation seen before in the episode, say stop, where the
+  env has a stop action (`stop_action(env)`), and take `"next"`'s way out where it has none.
+  The policy has come back to a placement it reached before: its own fixed point, the best
+  guess it will make, and the only way left to succeed.
+* `"next"`: take the policy's best action *not yet taken there* (its own ranking). On the
+  faces it knows this often finds the goal; on faces it does not know it wanders from one
+  cycle to the next until the time limit.
+* `"off"`: the plain argmax, loops and all.
+
+Where the policy never repeats itself all three are plain greedy play.
 """
 
 from __future__ import annotations
@@ -18,12 +28,28 @@ from collections.abc import Callable
 
 import numpy as np
 
+LOOP_RULES = ("stop", "next", "off")
+
+
+def stop_action(env) -> int | None:
+    """The action by which `env` ends an episode by choice (FaceFusionEnv's `stop_action`);
+    None for envs without one (CartPole)."""
+    return getattr(getattr(env, "unwrapped", env), "stop_action", None)
+
+
+def check_loop_rule(loops: str) -> str:
+    if loops not in LOOP_RULES:
+        raise ValueError(f"loops={loops!r}: expected one of {', '.join(LOOP_RULES)}")
+    return loops
+
 
 class LoopBreaker:
-    """Per-episode memory of (observation, action) pairs; `choose` the best-scored action not
-    yet taken at this observation (the best one when all have been: the time limit ends it)."""
+    """Per-episode memory of (observation, action) pairs; `choose` the best-scored action,
+    or at an observation seen before: `stop` where given (rule "stop"), else the best action
+    not yet taken there (the best one when all have been: the time limit ends it)."""
 
-    def __init__(self):
+    def __init__(self, rule: str = "stop"):
+        self.rule = check_loop_rule(rule)
         self._taken: dict[bytes, set[int]] = {}
         self.breaks = 0  # times this episode that the greedy action was replaced
 
@@ -31,11 +57,16 @@ class LoopBreaker:
         self._taken.clear()
         self.breaks = 0
 
-    def choose(self, observation: np.ndarray, scores: np.ndarray) -> int:
+    def choose(self, observation: np.ndarray, scores: np.ndarray, stop: int | None = None) -> int:
+        ranked = [int(a) for a in np.argsort(-np.asarray(scores, np.float64), kind="stable")]
+        if self.rule == "off":
+            return ranked[0]
         key = hashlib.blake2b(np.ascontiguousarray(observation).tobytes(), digest_size=16).digest()
         taken = self._taken.setdefault(key, set())
-        ranked = [int(a) for a in np.argsort(-np.asarray(scores, np.float64), kind="stable")]
-        action = next((a for a in ranked if a not in taken), ranked[0])
+        if taken and self.rule == "stop" and stop is not None:
+            action = stop
+        else:
+            action = next((a for a in ranked if a not in taken), ranked[0])
         self.breaks += action != ranked[0]
         taken.add(action)
         return action
@@ -44,14 +75,14 @@ class LoopBreaker:
 class ScoredPolicy:
     """A `policy(observation, env) -> action` callable (as envs.baselines) over per-action scores
     (`scores(observations) -> (N, n_actions)`, higher is better: Q-values or advantages), greedy
-    with loop breaking unless `break_loops=False`. `reset()` starts an episode
+    with the loop rule `loops` (one of LOOP_RULES). `reset()` starts an episode
     (envs.baselines.run_episode calls it)."""
 
     name = "policy"
 
-    def __init__(self, scores: Callable[[np.ndarray], np.ndarray], break_loops: bool = True):
-        self.scores, self.break_loops = scores, bool(break_loops)
-        self.loops = LoopBreaker()
+    def __init__(self, scores: Callable[[np.ndarray], np.ndarray], loops: str = "stop"):
+        self.scores = scores
+        self.loops = LoopBreaker(loops)
 
     def reset(self) -> None:
         self.loops.reset()
@@ -61,10 +92,14 @@ class ScoredPolicy:
         """Greedy actions replaced in the current (or last) episode."""
         return self.loops.breaks
 
+    @property
+    def loop_rule(self) -> str:
+        return self.loops.rule
+
     def __call__(self, observation, env) -> int:
         observation = np.asarray(observation)
         scores = np.asarray(self.scores(observation[None]))[0]
-        return self.loops.choose(observation, scores) if self.break_loops else int(np.argmax(scores))
+        return self.loops.choose(observation, scores, stop_action(env))
 
 
 def module_scores(module) -> Callable[[np.ndarray], np.ndarray]:

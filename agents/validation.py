@@ -6,7 +6,7 @@ that is luck. Here every validation plays the *same* episodes (same faces, same 
 placements: env seeds `seed, seed + 1, ...`) on the validation faces, so two checkpoints are
 compared on equal terms, and 100 episodes tell 0.85 from 0.95. The envs are stepped together
 and the Q-network sees them as one batch, so a validation costs ~1-2 s on one core. The
-policy plays as `agents.evaluate` plays it: greedily with loop breaking (agents.greedy).
+policy plays as `agents.evaluate` plays it: greedily, stopped at a loop (agents.greedy).
 Held-out faces are never used here.
 """
 
@@ -17,33 +17,33 @@ from typing import Any
 
 import numpy as np
 
-from agents.greedy import LoopBreaker, module_scores
+from agents.greedy import LoopBreaker, module_scores, stop_action
 
 
 def play_greedy(
-    act: Callable[[np.ndarray], np.ndarray], envs: list, seeds: list[int], break_loops: bool = True
+    act: Callable[[np.ndarray], np.ndarray], envs: list, seeds: list[int], loops: str = "stop"
 ) -> list[dict]:
     """Play one episode per seed, `len(envs)` episodes at a time, with `act(observations)` (a
     batch in): either actions (N,), played as given, or per-action scores (N, n_actions),
-    played greedily with loop breaking (agents.greedy; plain argmax if not `break_loops`).
+    played greedily with the loop rule `loops` (agents.greedy.LOOP_RULES).
     Returns, per seed, the final info plus `steps`, `return` and, for scores, `loop_breaks`."""
     out: list[dict] = []
-    loops = [LoopBreaker() for _ in envs]
+    breakers = [LoopBreaker(loops) for _ in envs]
     for start in range(0, len(seeds), len(envs)):
         chunk = seeds[start : start + len(envs)]
         live = list(range(len(chunk)))
         obs = [envs[i].reset(seed=int(s))[0] for i, s in enumerate(chunk)]
-        for breaker in loops:
+        for breaker in breakers:
             breaker.reset()
         results: list[dict | None] = [None] * len(chunk)
         steps, returns = [0] * len(chunk), [0.0] * len(chunk)
         while live:
             answer = np.asarray(act(np.stack([obs[i] for i in live])))
             scored = answer.ndim == 2
-            if scored and break_loops:
-                actions = [loops[i].choose(obs[i], row) for i, row in zip(live, answer)]
+            if scored:
+                actions = [breakers[i].choose(obs[i], row, stop_action(envs[i])) for i, row in zip(live, answer)]
             else:
-                actions = answer.argmax(axis=1) if scored else answer
+                actions = answer
             still = []
             for i, action in zip(live, actions):
                 obs[i], reward, terminated, truncated, info = envs[i].step(int(action))
@@ -51,8 +51,8 @@ def play_greedy(
                 returns[i] += float(reward)
                 if terminated or truncated:
                     results[i] = {**info, "steps": steps[i], "return": returns[i]}
-                    if scored and break_loops:
-                        results[i]["loop_breaks"] = loops[i].breaks
+                    if scored and loops != "off":
+                        results[i]["loop_breaks"] = breakers[i].breaks
                 else:
                     still.append(i)
             live = still
@@ -138,10 +138,10 @@ class Validator:
         finally:
             module.train(was_training)
 
-    def score(self, act: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
+    def score(self, act: Callable[[np.ndarray], np.ndarray], loops: str = "stop") -> dict[str, float]:
         """Validation metrics of any batch actor (RLlib module, stable-baselines3 model...):
-        actions, or per-action scores played greedily with loop breaking (`play_greedy`)."""
-        metrics = summarize_episodes(play_greedy(act, self.envs, self.seeds))
+        actions, or per-action scores played greedily with the loop rule `loops` (`play_greedy`)."""
+        metrics = summarize_episodes(play_greedy(act, self.envs, self.seeds, loops))
         if self.oracle_steps:
             metrics["steps_over_oracle"] = metrics["mean_steps"] / self.oracle_steps
         return metrics

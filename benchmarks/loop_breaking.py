@@ -1,13 +1,13 @@
-"""Greedy play with and without loop breaking (agents.greedy), on the validation faces: the
-evidence behind making it the default. For each run dir given, its `best/` and every model in
-its `snapshots/` (kept by benchmarks/facefusion_vs_sb3.py) are validated both ways on the
-preset's validation episodes (the same 100 episodes training validates on). Held-out faces are
-not used here.
+"""Greedy play with each loop rule of agents.greedy (plain argmax `off`, loop breaking `next`,
+`stop` at a loop), on the validation faces: the evidence behind the default. For each run dir
+given, its `best/` and every model in its `snapshots/` (kept by benchmarks/facefusion_vs_sb3.py)
+are validated all three ways on the preset's validation episodes (the same 100 episodes
+training validates on). Held-out faces are not used here.
 
     python benchmarks/loop_breaking.py --runs runs/vs_sb3/ours-FaceFusionSwap-v0-seed0 \
         runs/vs_sb3/ours-FaceFusionSwap-v0-seed1 --out benchmarks/results/loop_breaking
 
-Writes OUT.json (every model), OUT.md (table per run) and OUT.png (success per model, both ways).
+Writes OUT.json (every model), OUT.md (table per run) and OUT.png (success per model, each rule).
 """
 
 from __future__ import annotations
@@ -49,14 +49,18 @@ def validate_run(run: Path, limit: int | None) -> dict:
     for name, path in tqdm(models, desc=run.name, leave=False):
         module = load_module(PolicyCheckpoint(path / MODULE_SUBPATH, ckpt.env, ckpt.env_config))
         scores = module_scores(module)
-        broken = validator.score(scores)
-        plain = validator.score(lambda o, s=scores: s(o).argmax(axis=1))
+        broken = validator.score(scores, loops="next")
+        stopped = validator.score(scores, loops="stop")
+        plain = validator.score(scores, loops="off")
         rows.append(
             {
                 "model": name,
                 "plain": {k: plain[k] for k in ("success_rate", "mean_steps", "steps_over_oracle")},
                 "loop_breaking": {
                     k: broken[k] for k in ("success_rate", "mean_steps", "steps_over_oracle", "mean_loop_breaks")
+                },
+                "stop_at_loop": {
+                    k: stopped[k] for k in ("success_rate", "mean_steps", "steps_over_oracle", "mean_loop_breaks")
                 },
             }
         )
@@ -66,24 +70,20 @@ def validate_run(run: Path, limit: int | None) -> dict:
 
 def summary(runs: list[dict]) -> str:
     lines = [
-        "| run | models | validation success, plain argmax (mean) | with loop breaking (mean) | "
-        "models better / same / worse | best/ plain vs loop breaking | steps / oracle, best/ |",
-        "|---|---|---|---|---|---|---|",
+        "| run | models | validation success, plain argmax (mean) | with loop breaking (mean) | stop at a loop (mean) | "
+        "models better / same / worse (loop breaking vs plain) | best/ plain vs loop breaking vs stop | "
+        "steps / oracle, best/ |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    rules = ("plain", "loop_breaking", "stop_at_loop")
     for r in runs:
-        plain = np.array([m["plain"]["success_rate"] for m in r["models"]])
-        broken = np.array([m["loop_breaking"]["success_rate"] for m in r["models"]])
+        plain, broken, stopped = (np.array([m[k]["success_rate"] for m in r["models"] if k in m]) for k in rules)
         best = next((m for m in r["models"] if m["model"] == "best"), None)
-        best_cell = (
-            f"{best['plain']['success_rate']:.2f} vs {best['loop_breaking']['success_rate']:.2f}" if best else "-"
-        )
-        ratio_cell = (
-            f"{best['plain']['steps_over_oracle']:.2f} vs {best['loop_breaking']['steps_over_oracle']:.2f}"
-            if best
-            else "-"
-        )
+        best_cell = " vs ".join(f"{best[k]['success_rate']:.2f}" for k in rules if k in best) if best else "-"
+        ratio_cell = " vs ".join(f"{best[k]['steps_over_oracle']:.2f}" for k in rules if k in best) if best else "-"
+        stop_cell = f"{stopped.mean():.3f}" if len(stopped) else "-"
         lines.append(
-            f"| {Path(r['run']).name} | {len(plain)} | {plain.mean():.3f} | {broken.mean():.3f} | "
+            f"| {Path(r['run']).name} | {len(plain)} | {plain.mean():.3f} | {broken.mean():.3f} | {stop_cell} | "
             f"{(broken > plain).sum()} / {(broken == plain).sum()} / {(broken < plain).sum()} | {best_cell} | {ratio_cell} |"
         )
     return "\n".join(lines)
@@ -105,6 +105,8 @@ def plot(runs: list[dict], path: Path) -> None:
         x = np.arange(len(snaps))
         ax.plot(x, [m["plain"]["success_rate"] for m in snaps], "o-", label="plain argmax")
         ax.plot(x, [m["loop_breaking"]["success_rate"] for m in snaps], "s-", label="loop breaking")
+        if snaps and "stop_at_loop" in snaps[0]:
+            ax.plot(x, [m["stop_at_loop"]["success_rate"] for m in snaps], "^-", label="stop at a loop")
         ax.set_title(Path(r["run"]).name, fontsize=9)
         ax.set_xlabel("saved model (training order)")
         ax.set_ylim(0, 1.02)

@@ -7,6 +7,7 @@ training; the ten, for scoring). Never looks at `benchmarks/real_photos`.
     python benchmarks/turned_heads.py folders OUT                  # OUT/mixed, OUT/turned
     python benchmarks/turned_heads.py score RUN [RUN ...] --faces OUT/turned --out scores.json
     python benchmarks/turned_heads.py score RUN --faces benchmarks/judge_train_photos --episodes 300 --out all.json
+    python benchmarks/turned_heads.py score RUN --faces DIR --loops next stop --out rules.json   # loop rules side by side
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from agents.greedy import LOOP_RULES  # noqa: E402
 
 PORTRAITS = ROOT / "benchmarks" / "judge_train_photos"
 # profiles, strong yaw or head tilt (crescent-shaped face masks)
@@ -45,15 +48,15 @@ def folders(out: Path) -> None:
     print(f"{mixed}: {len(list(mixed.iterdir()))} photos; {turned}: {len(list(turned.iterdir()))} photos")
 
 
-def play(run: str, faces: str, episodes: int) -> dict:
-    """Greedy policy (loop breaking, as agents.evaluate) and oracle on the same episodes."""
+def play(run: str, faces: str, episodes: int, loops: str = "stop") -> dict:
+    """Greedy policy (with the loop rule `loops`, agents.greedy) and oracle on the same episodes."""
     from agents.checkpoints import GreedyPolicy, load_module, resolve
     from agents.evaluate import make_env
     from envs.baselines import OraclePolicy, run_episode
 
     ckpt = resolve(run, "best")
     env = make_env(ckpt.env or "FaceFusion-v0", ckpt.env_config, faces, "all")
-    policy = GreedyPolicy(load_module(ckpt), break_loops=True)
+    policy = GreedyPolicy(load_module(ckpt), loops=loops)
     rows = []
     for seed in range(10_000, 10_000 + episodes):
         out, oracle = run_episode(env, policy, seed=seed), run_episode(env, OraclePolicy(), seed=seed)
@@ -71,6 +74,7 @@ def play(run: str, faces: str, episodes: int) -> dict:
     steps = np.mean([r["steps"] for r in rows]) / np.mean([r["oracle_steps"] for r in rows])
     photos = sorted({r["photo"] for r in rows})
     return {
+        "loops": loops,
         "success_rate": float(np.mean([r["success"] for r in rows])),
         "stopped_rate": float(np.mean([r["stopped"] for r in rows])),
         "steps_over_oracle": float(steps),
@@ -90,6 +94,9 @@ def main() -> None:
     ps.add_argument("runs", nargs="+", help="train.py run dirs (their best/ is scored)")
     ps.add_argument("--faces", required=True, help="photo folder to play on (OUT/turned of the folders command)")
     ps.add_argument("--episodes", type=int, default=100)
+    ps.add_argument(
+        "--loops", nargs="+", default=["stop"], choices=LOOP_RULES, help="loop rules to play (agents.greedy)"
+    )
     ps.add_argument("--out", required=True)
     args = p.parse_args()
     if args.cmd == "folders":
@@ -99,11 +106,14 @@ def main() -> None:
 
     scores = {}
     for run in args.runs:
-        s = scores[run] = {"faces": args.faces, **play(run, args.faces, args.episodes)}
-        print(
-            f"{run} on {args.faces}: {s['success_rate']:.2f} success, {s['steps_over_oracle']:.2f}x the oracle's steps"
-        )
-        atomic_write_json(args.out, scores)
+        for loops in args.loops:  # one rule: keyed by run, as before; several: by run and rule
+            key = run if len(args.loops) == 1 else f"{run} --loops {loops}"
+            s = scores[key] = {"faces": args.faces, **play(run, args.faces, args.episodes, loops)}
+            print(
+                f"{key} on {args.faces}: {s['success_rate']:.2f} success, "
+                f"{s['steps_over_oracle']:.2f}x the oracle's steps"
+            )
+            atomic_write_json(args.out, scores)
 
 
 if __name__ == "__main__":

@@ -152,6 +152,7 @@ class FaceFusionEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+    stop_action = STOP  # the action that ends an episode by choice (agents.greedy stops loops with it)
     mirror_actions = MIRROR_ACTIONS
 
     def __init__(

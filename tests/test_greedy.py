@@ -1,5 +1,6 @@
 """agents.greedy: greedy play that leaves the cycles a deterministic policy would repeat until
-the time limit, and is plain greedy play everywhere else."""
+the time limit (by saying stop there, or by the best action not yet taken), and is plain
+greedy play everywhere else."""
 
 import gymnasium as gym
 import numpy as np
@@ -18,7 +19,7 @@ from envs.face_fusion import LEFT, RIGHT, STOP
 
 
 def test_loop_breaker_takes_the_best_action_not_yet_taken_at_a_repeated_observation():
-    breaker = LoopBreaker()
+    breaker = LoopBreaker("next")
     a, b = np.zeros((2, 2), np.uint8), np.ones((2, 2), np.uint8)
     scores = np.array([0.1, 0.9, 0.5, -1.0])  # ranking: 1, 2, 0, 3
     assert [breaker.choose(a, scores) for _ in range(4)] == [1, 2, 0, 3]
@@ -27,6 +28,22 @@ def test_loop_breaker_takes_the_best_action_not_yet_taken_at_a_repeated_observat
     assert breaker.choose(b, scores) == 1  # another observation: its own memory
     breaker.reset()
     assert breaker.choose(a, scores) == 1 and breaker.breaks == 0
+
+
+def test_loop_breaker_says_stop_at_a_repeated_observation_where_the_env_has_a_stop_action():
+    a, b = np.zeros((2, 2), np.uint8), np.ones((2, 2), np.uint8)
+    scores = np.array([0.1, 0.9, 0.5, -1.0])  # ranking: 1, 2, 0, 3; "stop" is action 3, ranked last
+    breaker = LoopBreaker()  # "stop" is the default rule
+    assert [breaker.choose(o, scores, stop=3) for o in (a, b, a)] == [1, 1, 3]
+    assert breaker.breaks == 1
+    # without a stop action (CartPole) the stop rule falls back to the best action not yet taken
+    breaker.reset()
+    assert [breaker.choose(a, scores) for _ in range(3)] == [1, 2, 0]
+    # "off": the plain argmax, repeats and all
+    off = LoopBreaker("off")
+    assert [off.choose(a, scores, stop=3) for _ in range(3)] == [1, 1, 1] and off.breaks == 0
+    with pytest.raises(ValueError, match="loops='sometimes'"):
+        LoopBreaker("sometimes")
 
 
 def _hovering_scores(env):
@@ -58,22 +75,28 @@ def _env():
 
 def test_play_greedy_leaves_a_cycle_that_plain_argmax_repeats_until_the_time_limit():
     env = _env()
-    plain = play_greedy(_hovering_scores(env), [env], [7, 8], break_loops=False)
+    plain = play_greedy(_hovering_scores(env), [env], [7, 8], loops="off")
     assert all(f["steps"] == env.spec.max_episode_steps and not f["stopped"] for f in plain)
-    broken = play_greedy(_hovering_scores(env), [env], [7, 8])
+    broken = play_greedy(_hovering_scores(env), [env], [7, 8], loops="next")
     # start A: LEFT -> B: RIGHT -> A again: RIGHT (LEFT taken) -> C: LEFT -> A: STOP (both taken)
     assert [(f["steps"], f["stopped"], f["loop_breaks"]) for f in broken] == [(5, True, 2)] * 2
     assert summarize_episodes(broken)["mean_loop_breaks"] == 2.0
+    # the default: start A: LEFT -> B: RIGHT -> A again: STOP (the env's stop action)
+    stopped = play_greedy(_hovering_scores(env), [env], [7, 8])
+    assert [(f["steps"], f["stopped"], f["loop_breaks"]) for f in stopped] == [(3, True, 1)] * 2
     # actions (not scores) are played as given, loops and all
     assert play_greedy(lambda o: np.full(len(o), STOP), [env], [7])[0]["steps"] == 1
 
 
 def test_scored_policy_is_reset_per_episode_by_run_episode():
     env = _env()
-    policy = ScoredPolicy(_hovering_scores(env))
+    policy = ScoredPolicy(_hovering_scores(env), loops="next")
     runs = [run_episode(env, policy, seed=s) for s in (7, 7)]
     assert [r["steps"] for r in runs] == [5, 5] and policy.breaks == 2  # no memory carried over
-    plain = run_episode(env, ScoredPolicy(_hovering_scores(env), break_loops=False), seed=7)
+    stopping = ScoredPolicy(_hovering_scores(env))
+    runs = [run_episode(env, stopping, seed=s) for s in (7, 7)]
+    assert [(r["steps"], r["info"]["stopped"]) for r in runs] == [(3, True)] * 2 and stopping.breaks == 1
+    plain = run_episode(env, ScoredPolicy(_hovering_scores(env), loops="off"), seed=7)
     assert plain["steps"] == env.spec.max_episode_steps
 
 
