@@ -271,7 +271,10 @@ def _loop_breaking_line(meta: dict, policy: dict) -> list[str]:
     rule = meta.get("loop_rule", "stop")
     if rule == "off":
         return ["The policy plays its plain argmax (`--loops off`).", ""]
-    at_loop = "says stop" if rule == "stop" else "takes its best action not yet taken there"
+    at_loop = {
+        "stop": "says stop",
+        "once": "takes its best action not yet taken there the first time, and says stop after that",
+    }.get(rule, "takes its best action not yet taken there")
     return [
         f"The policy plays greedily; at an observation seen before in the episode it {at_loop} "
         f"(`--loops {rule}`; {policy.get('mean_loop_breaks', 0.0):.2f} greedy actions replaced per episode).",
@@ -325,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         default="stop",
         choices=LOOP_RULES,
         help="at an observation seen before in the episode (a greedy policy would repeat the same cycle until "
-        "the time limit): stop there, take the best action not yet taken there (next), or the plain argmax (off)",
+        "the time limit): stop there; take the best action not yet taken there (next); next at the first such "
+        "observation, then stop (once); or the plain argmax (off)",
     )
     p.add_argument("--no-loop-breaking", action="store_true", help="the same as --loops off")
     p.add_argument("--out", default="eval")

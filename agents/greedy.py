@@ -13,6 +13,9 @@ deterministic, one of `LOOP_RULES`:
   env has a stop action (`stop_action(env)`), and take `"next"`'s way out where it has none.
   The policy has come back to a placement it reached before: its own fixed point, the best
   guess it will make, and the only way left to succeed.
+* `"once"`: `"next"`'s way out at the episode's first repeated observation, stop at any later
+  one: better than `"stop"` for half-trained policies on the faces they know, worse on faces
+  they do not know (BENCHMARKS.md).
 * `"next"`: take the policy's best action *not yet taken there* (its own ranking). On the
   faces it knows this often finds the goal; on faces it does not know it wanders from one
   cycle to the next until the time limit.
@@ -28,7 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-LOOP_RULES = ("stop", "next", "off")
+LOOP_RULES = ("stop", "once", "next", "off")
 
 
 def stop_action(env) -> int | None:
@@ -45,17 +48,19 @@ def check_loop_rule(loops: str) -> str:
 
 class LoopBreaker:
     """Per-episode memory of (observation, action) pairs; `choose` the best-scored action,
-    or at an observation seen before: `stop` where given (rule "stop"), else the best action
-    not yet taken there (the best one when all have been: the time limit ends it)."""
+    or at an observation seen before: `stop` where given (rule "stop"; rule "once": from the
+    second such observation on), else the best action not yet taken there (the best one when
+    all have been: the time limit ends it)."""
 
     def __init__(self, rule: str = "stop"):
         self.rule = check_loop_rule(rule)
         self._taken: dict[bytes, set[int]] = {}
         self.breaks = 0  # times this episode that the greedy action was replaced
+        self.repeats = 0  # observations met again this episode
 
     def reset(self) -> None:
         self._taken.clear()
-        self.breaks = 0
+        self.breaks = self.repeats = 0
 
     def choose(self, observation: np.ndarray, scores: np.ndarray, stop: int | None = None) -> int:
         ranked = [int(a) for a in np.argsort(-np.asarray(scores, np.float64), kind="stable")]
@@ -63,11 +68,13 @@ class LoopBreaker:
             return ranked[0]
         key = hashlib.blake2b(np.ascontiguousarray(observation).tobytes(), digest_size=16).digest()
         taken = self._taken.setdefault(key, set())
-        if taken and self.rule == "stop" and stop is not None:
+        stop_here = self.rule == "stop" or (self.rule == "once" and self.repeats > 0)
+        if taken and stop_here and stop is not None:
             action = stop
         else:
             action = next((a for a in ranked if a not in taken), ranked[0])
         self.breaks += action != ranked[0]
+        self.repeats += bool(taken)
         taken.add(action)
         return action
 

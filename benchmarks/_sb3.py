@@ -82,7 +82,7 @@ def inference_policy(env_id: str, env_kwargs: dict) -> SB3Policy:
 
 class SB3Policy(ScoredPolicy):
     """SB3 DQN's greedy action as a `policy(observation, env)` callable, like
-    agents.checkpoints.GreedyPolicy (loop breaking included: the same greedy play as ours);
+    agents.checkpoints.GreedyPolicy (the same loop rule: the same greedy play as ours);
     `q_values(observations)` scores a stack of them for agents.validation."""
 
     def __init__(self, model):

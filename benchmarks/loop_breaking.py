@@ -1,8 +1,8 @@
 """Greedy play with each loop rule of agents.greedy (plain argmax `off`, loop breaking `next`,
-`stop` at a loop), on the validation faces: the evidence behind the default. For each run dir
-given, its `best/` and every model in its `snapshots/` (kept by benchmarks/facefusion_vs_sb3.py)
-are validated all three ways on the preset's validation episodes (the same 100 episodes
-training validates on). Held-out faces are not used here.
+`stop` at a loop, `once`), on the validation faces: the evidence behind the default. For each
+run dir given, its `best/` and every model in its `snapshots/` (kept by
+benchmarks/facefusion_vs_sb3.py) are validated each way on the preset's validation episodes
+(the same 100 episodes training validates on). Held-out faces are not used here.
 
     python benchmarks/loop_breaking.py --runs runs/vs_sb3/ours-FaceFusionSwap-v0-seed0 \
         runs/vs_sb3/ours-FaceFusionSwap-v0-seed1 --out benchmarks/results/loop_breaking
@@ -51,6 +51,7 @@ def validate_run(run: Path, limit: int | None) -> dict:
         scores = module_scores(module)
         broken = validator.score(scores, loops="next")
         stopped = validator.score(scores, loops="stop")
+        once = validator.score(scores, loops="once")
         plain = validator.score(scores, loops="off")
         rows.append(
             {
@@ -62,6 +63,9 @@ def validate_run(run: Path, limit: int | None) -> dict:
                 "stop_at_loop": {
                     k: stopped[k] for k in ("success_rate", "mean_steps", "steps_over_oracle", "mean_loop_breaks")
                 },
+                "next_once_then_stop": {
+                    k: once[k] for k in ("success_rate", "mean_steps", "steps_over_oracle", "mean_loop_breaks")
+                },
             }
         )
     validator.close()
@@ -69,23 +73,25 @@ def validate_run(run: Path, limit: int | None) -> dict:
 
 
 def summary(runs: list[dict]) -> str:
+    rules = ("plain", "loop_breaking", "stop_at_loop", "next_once_then_stop")
     lines = [
-        "| run | models | validation success, plain argmax (mean) | with loop breaking (mean) | stop at a loop (mean) | "
-        "models better / same / worse (loop breaking vs plain) | best/ plain vs loop breaking vs stop | "
-        "steps / oracle, best/ |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | models | validation success, mean over models: plain argmax / loop breaking (next) / stop / once | "
+        "models better / same / worse (stop vs next) | best/: success, each rule | steps / oracle, best/, each rule |",
+        "|---|---|---|---|---|---|",
     ]
-    rules = ("plain", "loop_breaking", "stop_at_loop")
     for r in runs:
-        plain, broken, stopped = (np.array([m[k]["success_rate"] for m in r["models"] if k in m]) for k in rules)
-        best = next((m for m in r["models"] if m["model"] == "best"), None)
-        best_cell = " vs ".join(f"{best[k]['success_rate']:.2f}" for k in rules if k in best) if best else "-"
-        ratio_cell = " vs ".join(f"{best[k]['steps_over_oracle']:.2f}" for k in rules if k in best) if best else "-"
-        stop_cell = f"{stopped.mean():.3f}" if len(stopped) else "-"
-        lines.append(
-            f"| {Path(r['run']).name} | {len(plain)} | {plain.mean():.3f} | {broken.mean():.3f} | {stop_cell} | "
-            f"{(broken > plain).sum()} / {(broken == plain).sum()} / {(broken < plain).sum()} | {best_cell} | {ratio_cell} |"
+        success = {k: np.array([m[k]["success_rate"] for m in r["models"] if k in m]) for k in rules}
+        means = " / ".join(f"{success[k].mean():.3f}" for k in rules if len(success[k]))
+        broken, stopped = success["loop_breaking"], success["stop_at_loop"]
+        versus = (
+            f"{(stopped > broken).sum()} / {(stopped == broken).sum()} / {(stopped < broken).sum()}"
+            if len(stopped)
+            else "-"
         )
+        best = next((m for m in r["models"] if m["model"] == "best"), None)
+        best_cell = " / ".join(f"{best[k]['success_rate']:.2f}" for k in rules if k in best) if best else "-"
+        ratio_cell = " / ".join(f"{best[k]['steps_over_oracle']:.2f}" for k in rules if k in best) if best else "-"
+        lines.append(f"| {Path(r['run']).name} | {len(broken)} | {means} | {versus} | {best_cell} | {ratio_cell} |")
     return "\n".join(lines)
 
 
@@ -107,6 +113,7 @@ def plot(runs: list[dict], path: Path) -> None:
         ax.plot(x, [m["loop_breaking"]["success_rate"] for m in snaps], "s-", label="loop breaking")
         if snaps and "stop_at_loop" in snaps[0]:
             ax.plot(x, [m["stop_at_loop"]["success_rate"] for m in snaps], "^-", label="stop at a loop")
+            ax.plot(x, [m["next_once_then_stop"]["success_rate"] for m in snaps], "v:", label="once, then stop")
         ax.set_title(Path(r["run"]).name, fontsize=9)
         ax.set_xlabel("saved model (training order)")
         ax.set_ylim(0, 1.02)

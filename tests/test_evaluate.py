@@ -122,6 +122,9 @@ def test_evaluate_cli_end_to_end(tiny_run, tmp_path):
     assert metrics["landmark"]["mean_steps"] == 1.0
     report = (out / "report.md").read_text()
     assert "| policy |" in report and "| oracle |" in report
+    # the default loop rule, named in the metrics and the report (agents.greedy)
+    assert metrics["meta"]["loop_rule"] == "stop" and "mean_loop_breaks" in metrics["policy"]
+    assert "it says stop (`--loops stop`" in report
     strips = sorted(out.glob("episode_*_strip.png"))
     assert len(strips) == 3
     import imageio.v2 as imageio

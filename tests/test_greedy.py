@@ -39,6 +39,9 @@ def test_loop_breaker_says_stop_at_a_repeated_observation_where_the_env_has_a_st
     # without a stop action (CartPole) the stop rule falls back to the best action not yet taken
     breaker.reset()
     assert [breaker.choose(a, scores) for _ in range(3)] == [1, 2, 0]
+    # "once": the best action not yet taken at the episode's first repeat, stop at the next one
+    once = LoopBreaker("once")
+    assert [once.choose(o, scores, stop=3) for o in (a, a, b, b)] == [1, 2, 1, 3]
     # "off": the plain argmax, repeats and all
     off = LoopBreaker("off")
     assert [off.choose(a, scores, stop=3) for _ in range(3)] == [1, 1, 1] and off.breaks == 0
