@@ -331,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         "the time limit): stop there; take the best action not yet taken there (next); next at the first such "
         "observation, then stop (once); or the plain argmax (off)",
     )
-    p.add_argument("--no-loop-breaking", action="store_true", help="the same as --loops off")
+    p.add_argument(
+        "--no-loop-breaking", dest="loops", action="store_const", const="off", help="the same as --loops off"
+    )
     p.add_argument("--out", default="eval")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -352,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
             judge=args.judge,
             which=args.which,
-            loops="off" if args.no_loop_breaking else args.loops,
+            loops=args.loops,
         )
     except CheckpointError as exc:
         print(f"agents.evaluate: error: {exc}", file=sys.stderr)

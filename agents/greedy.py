@@ -21,7 +21,7 @@ deterministic, one of `LOOP_RULES`:
   cycle to the next until the time limit.
 * `"off"`: the plain argmax, loops and all.
 
-Where the policy never repeats itself all three are plain greedy play.
+Where the policy never repeats itself every rule is plain greedy play.
 """
 
 from __future__ import annotations

@@ -19,6 +19,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+# result keys (kept from the first version of this file) -> agents.greedy loop rules
+RULES = {"plain": "off", "loop_breaking": "next", "stop_at_loop": "stop", "next_once_then_stop": "once"}
+METRICS = ("success_rate", "mean_steps", "steps_over_oracle", "mean_loop_breaks")
+
 
 def models_of(run: Path) -> list[tuple[str, Path]]:
     """(name, checkpoint dir): best/ first, then the snapshots in training order."""
@@ -49,31 +53,17 @@ def validate_run(run: Path, limit: int | None) -> dict:
     for name, path in tqdm(models, desc=run.name, leave=False):
         module = load_module(PolicyCheckpoint(path / MODULE_SUBPATH, ckpt.env, ckpt.env_config))
         scores = module_scores(module)
-        broken = validator.score(scores, loops="next")
-        stopped = validator.score(scores, loops="stop")
-        once = validator.score(scores, loops="once")
-        plain = validator.score(scores, loops="off")
-        rows.append(
-            {
-                "model": name,
-                "plain": {k: plain[k] for k in ("success_rate", "mean_steps", "steps_over_oracle")},
-                "loop_breaking": {
-                    k: broken[k] for k in ("success_rate", "mean_steps", "steps_over_oracle", "mean_loop_breaks")
-                },
-                "stop_at_loop": {
-                    k: stopped[k] for k in ("success_rate", "mean_steps", "steps_over_oracle", "mean_loop_breaks")
-                },
-                "next_once_then_stop": {
-                    k: once[k] for k in ("success_rate", "mean_steps", "steps_over_oracle", "mean_loop_breaks")
-                },
-            }
-        )
+        row = {"model": name}
+        for key, rule in RULES.items():
+            result = validator.score(scores, loops=rule)
+            row[key] = {k: result[k] for k in METRICS if k in result}
+        rows.append(row)
     validator.close()
     return {"run": str(run), "env": ckpt.env, "models": rows}
 
 
 def summary(runs: list[dict]) -> str:
-    rules = ("plain", "loop_breaking", "stop_at_loop", "next_once_then_stop")
+    rules = tuple(RULES)
     lines = [
         "| run | models | validation success, mean over models: plain argmax / loop breaking (next) / stop / once | "
         "models better / same / worse (stop vs next) | best/: success, each rule | steps / oracle, best/, each rule |",
