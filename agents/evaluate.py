@@ -274,7 +274,6 @@ def _loop_breaking_line(meta: dict, policy: dict) -> list[str]:
     at_loop = {
         "stop": "says stop",
         "once": "takes its best action not yet taken there the first time, and says stop after that",
-        "cycle": "goes round the cycle once more to the placement in it where it prefers stop most, and says stop there",
     }.get(rule, "takes its best action not yet taken there")
     return [
         f"The policy plays greedily; at an observation seen before in the episode it {at_loop} "
@@ -329,9 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         default="stop",
         choices=LOOP_RULES,
         help="at an observation seen before in the episode (a greedy policy would repeat the same cycle until "
-        "the time limit): stop there; go round the cycle to its placement with the largest stop margin and stop "
-        "there (cycle); take the best action not yet taken there (next); next at the first such observation, then "
-        "stop (once); or the plain argmax (off)",
+        "the time limit): stop there; take the best action not yet taken there (next); next at the first such "
+        "observation, then stop (once); or the plain argmax (off)",
     )
     p.add_argument(
         "--no-loop-breaking", dest="loops", action="store_const", const="off", help="the same as --loops off"

@@ -13,10 +13,6 @@ deterministic, one of `LOOP_RULES`:
   env has a stop action (`stop_action(env)`), and take `"next"`'s way out where it has none.
   The policy has come back to a placement it reached before: its own fixed point, the best
   guess it will make, and the only way left to succeed.
-* `"cycle"`: at the first repeated observation, go round the cycle once more to the placement
-  in it where the policy prefers stop most (its stop score over its best move's) and say stop
-  there: at most one cycle's extra steps, and the stop lands on the placement the policy
-  itself rates best instead of wherever the cycle closed. Without a stop action: `"next"`.
 * `"once"`: `"next"`'s way out at the episode's first repeated observation, stop at any later
   one: better than `"stop"` for half-trained policies on the faces they know, worse on faces
   they do not know (BENCHMARKS.md).
@@ -35,7 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-LOOP_RULES = ("stop", "cycle", "once", "next", "off")
+LOOP_RULES = ("stop", "once", "next", "off")
 
 
 def stop_action(env) -> int | None:
@@ -53,21 +49,17 @@ def check_loop_rule(loops: str) -> str:
 class LoopBreaker:
     """Per-episode memory of (observation, action) pairs; `choose` the best-scored action,
     or at an observation seen before: `stop` where given (rule "stop"; rule "once": from the
-    second such observation on; rule "cycle": at the cycle's best place to stop), else the best
-    action not yet taken there (the best one when all have been: the time limit ends it)."""
+    second such observation on), else the best action not yet taken there (the best one when
+    all have been: the time limit ends it)."""
 
     def __init__(self, rule: str = "stop"):
         self.rule = check_loop_rule(rule)
         self._taken: dict[bytes, set[int]] = {}
-        self._path: list[tuple[bytes, float, int]] = []  # rule "cycle": (observation, stop margin, action)
-        self._plan: list[tuple[bytes, int]] | None = None  # rule "cycle": the way round to its stop
         self.breaks = 0  # times this episode that the greedy action was replaced
         self.repeats = 0  # observations met again this episode
 
     def reset(self) -> None:
         self._taken.clear()
-        self._path.clear()
-        self._plan = None
         self.breaks = self.repeats = 0
 
     def choose(self, observation: np.ndarray, scores: np.ndarray, stop: int | None = None) -> int:
@@ -75,10 +67,6 @@ class LoopBreaker:
         if self.rule == "off":
             return ranked[0]
         key = hashlib.blake2b(np.ascontiguousarray(observation).tobytes(), digest_size=16).digest()
-        if self.rule == "cycle" and stop is not None:
-            action = self._round_the_cycle(key, np.asarray(scores, np.float64), ranked[0], stop)
-            self.breaks += action != ranked[0]
-            return action
         taken = self._taken.setdefault(key, set())
         stop_here = self.rule == "stop" or (self.rule == "once" and self.repeats > 0)
         if taken and stop_here and stop is not None:
@@ -89,26 +77,6 @@ class LoopBreaker:
         self.repeats += bool(taken)
         taken.add(action)
         return action
-
-    def _round_the_cycle(self, key: bytes, scores: np.ndarray, greedy: int, stop: int) -> int:
-        """Rule "cycle": greedy until an observation comes back; the steps since its first visit
-        are a cycle the policy would repeat, so follow it (the same actions, checked against the
-        same observations) to the step whose stop margin is largest and stop there."""
-        if self._plan is not None:  # on the way round
-            if not self._plan or self._plan[0][0] != key:  # arrived, or the env did not repeat itself
-                return stop
-            return self._plan.pop(0)[1]
-        seen = next((i for i, (k, _, _) in enumerate(self._path) if k == key), None)
-        if seen is None:
-            others = np.delete(scores, stop)
-            margin = float(scores[stop] - others.max()) if others.size else 0.0
-            self._path.append((key, margin, greedy))
-            return greedy
-        self.repeats += 1
-        cycle = self._path[seen:]
-        best = int(np.argmax([margin for _, margin, _ in cycle]))
-        self._plan = [(k, action) for k, _, action in cycle[:best]]
-        return self._round_the_cycle(key, scores, greedy, stop)
 
 
 class ScoredPolicy:

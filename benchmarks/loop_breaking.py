@@ -1,12 +1,12 @@
 """Greedy play with each loop rule of agents.greedy (plain argmax `off`, loop breaking `next`,
-`stop` at a loop, `once`, `cycle`), on the validation faces: the evidence behind the default. For each
+`stop` at a loop, `once`), on the validation faces: the evidence behind the default. For each
 run dir given, its `best/` and every model in its `snapshots/` (kept by
 benchmarks/facefusion_vs_sb3.py) are validated each way on the preset's validation episodes
 (the same 100 episodes training validates on). Held-out faces are not used here.
 
     python benchmarks/loop_breaking.py --runs runs/vs_sb3/ours-FaceFusionSwap-v0-seed0 \
         runs/vs_sb3/ours-FaceFusionSwap-v0-seed1 --out benchmarks/results/loop_breaking
-    python benchmarks/loop_breaking.py --runs RUN... --versus cycle stop --out OUT   # which models each rule wins
+    python benchmarks/loop_breaking.py --runs RUN... --rules stop once --versus once stop --out OUT   # two rules
 
 Writes OUT.json (every model), OUT.md (table per run) and OUT.png (success per model, each rule).
 """
@@ -26,14 +26,12 @@ RULES = {
     "loop_breaking": "next",
     "stop_at_loop": "stop",
     "next_once_then_stop": "once",
-    "stop_at_cycles_best": "cycle",
 }
 LABELS = {
     "off": ("plain argmax", "o-"),
     "next": ("loop breaking (next)", "s-"),
     "stop": ("stop at a loop", "^-"),
     "once": ("once, then stop", "v:"),
-    "cycle": ("stop at the cycle's best", "D--"),
 }
 KEYS = {rule: key for key, rule in RULES.items()}
 METRICS = ("success_rate", "mean_steps", "steps_over_oracle", "mean_loop_breaks")

@@ -49,32 +49,6 @@ def test_loop_breaker_says_stop_at_a_repeated_observation_where_the_env_has_a_st
         LoopBreaker("sometimes")
 
 
-def test_cycle_rule_goes_round_to_the_place_it_rates_best_for_stop():
-    """A cycle a -> b -> c -> a: the stop margin (stop's score over the best move's) is largest at
-    b, so at the repeat of a the rule takes a's move again to b and stops there."""
-    a, b, c, d = (np.full((2, 2), v, np.uint8) for v in range(4))
-    margins = {0: -2.0, 1: -0.5, 2: -1.0, 3: -3.0}  # stop is action 2; moves 0 and 1
-
-    def scores(obs):
-        return np.array([1.0, 0.0, 1.0 + margins[int(obs[0, 0])]])
-
-    breaker = LoopBreaker("cycle")
-    walk = [a, b, c, a, b]  # the env's observations, as a deterministic env repeats them
-    assert [breaker.choose(o, scores(o), stop=2) for o in walk] == [0, 0, 0, 0, 2]
-    assert breaker.repeats == 1 and breaker.breaks == 1
-    # best at the repeated observation itself: stop at once (as rule "stop")
-    breaker.reset()
-    margins[0] = 0.0
-    assert [breaker.choose(o, scores(o), stop=2) for o in (a, b, c, a)] == [0, 0, 0, 2]
-    # the env does not come back the same way (here d instead of b): stop where it went
-    breaker.reset()
-    margins[0] = -2.0
-    assert [breaker.choose(o, scores(o), stop=2) for o in (a, b, c, a, d)] == [0, 0, 0, 0, 2]
-    # without a stop action: the best action not yet taken there, as rule "stop" does
-    breaker.reset()
-    assert [breaker.choose(o, scores(o)) for o in (a, b, a)] == [0, 0, 1]
-
-
 def _hovering_scores(env):
     """Ranks LEFT first at the start placement and to its right, RIGHT first to its left, STOP
     third: plain argmax hovers between two placements forever."""
