@@ -31,12 +31,38 @@ class ImageDQNTorchRLModule(DefaultDQNTorchRLModule):
         return super()._qf_forward_helper(_as_float(batch), encoder, head)
 
 
+def fold_symmetric_padding(module: nn.Module) -> int:
+    """RLlib's CNN pads "same" with a ZeroPad2d before each unpadded Conv2d: one extra tensor
+    written, read and zero-filled per conv, forward and backward. Where the padding is the
+    same on both sides the conv pads itself (the same arithmetic, ~5-10% of a FaceFusion
+    update on this CPU, BENCHMARKS.md); the pad becomes an Identity, so the state_dict, and
+    every checkpoint, keeps its keys. Returns how many pads were folded."""
+    folded = 0
+    for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            pad, conv = seq[i], seq[i + 1]
+            if not (isinstance(pad, nn.ZeroPad2d) and isinstance(conv, nn.Conv2d)):
+                continue
+            left, right, top, bottom = pad.padding
+            if left != right or top != bottom or conv.padding != (0, 0) or conv.padding_mode != "zeros":
+                continue
+            conv.padding = (top, left)
+            seq[i] = nn.Identity()
+            folded += 1
+    return folded
+
+
 class LeanDQNTorchRLModule(ImageDQNTorchRLModule):
     """RLlib's double-Q forward runs the online network on [obs; next_obs] with gradients,
     although the next-state half only picks the argmax action: backward then costs twice
     the work that reaches the loss (~30% of a FaceFusion update, benchmarks). Here the next
     state's online and target passes run without autograd; outputs and gradients are the
-    same. Other cases (no double Q, distributional, stateful) are RLlib's forward."""
+    same. Other cases (no double Q, distributional, stateful) are RLlib's forward. Symmetric
+    "same" padding is done by the convs themselves (`fold_symmetric_padding`)."""
+
+    def setup(self):
+        super().setup()
+        fold_symmetric_padding(self.encoder)
 
     def _qf_forward_helper(self, batch, encoder, head):
         """Dueling Q-values as RLlib's (advantages centred on their mean, plus the value),

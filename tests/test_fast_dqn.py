@@ -2,6 +2,7 @@
 RLlib's checkpoints carry the replay buffer."""
 
 import copy
+import dataclasses
 import functools
 import logging
 import os
@@ -70,6 +71,32 @@ def test_lean_forward_equals_rllibs(env_id):
     assert not outputs[0][QF_NEXT_PREDS].requires_grad  # no autograd work on the next state
     assert len(grads[0]) == len(grads[1]) > 0
     for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_folded_padding_is_rllibs_padding():
+    """The lean module's convs pad themselves where RLlib's ZeroPad2d is symmetric: the same
+    Q-values and gradients as RLlib's CNN, the same state_dict keys (checkpoints load either
+    way), and an asymmetric pad (84 px: the second conv's 1/2) is left to RLlib."""
+    config = build_config("FaceFusion-v0", preset_for("FaceFusion-v0"))
+    env = make_env("FaceFusion-v0", preset_for("FaceFusion-v0").get("env_config"))
+    spec = config.get_rl_module_spec(env=env)
+    lean = spec.build()
+    rllib = dataclasses.replace(spec, module_class=ImageDQNTorchRLModule).build()
+    assert lean.state_dict().keys() == rllib.state_dict().keys()
+    rllib.load_state_dict(lean.state_dict())
+    pads = [m for m in rllib.encoder.modules() if isinstance(m, torch.nn.ZeroPad2d)]
+    kept = [m for m in lean.encoder.modules() if isinstance(m, torch.nn.ZeroPad2d)]
+    assert len(pads) == 3 and len(kept) == 1 and kept[0].padding == (1, 2, 1, 2)
+    obs = torch.from_numpy(np.stack([env.observation_space.sample() for _ in range(8)]))
+    grads = []
+    for module in (lean, rllib):
+        module.zero_grad()
+        q = module.compute_q_values({Columns.OBS: obs})[QF_PREDS]
+        (q**2).sum().backward()
+        grads.append((q.detach(), [p.grad for p in module.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    for a, b in zip(grads[0][1], grads[1][1]):
         torch.testing.assert_close(a, b)
 
 
