@@ -34,8 +34,8 @@ class ImageDQNTorchRLModule(DefaultDQNTorchRLModule):
 def fold_symmetric_padding(module: nn.Module) -> int:
     """RLlib's CNN pads "same" with a ZeroPad2d before each unpadded Conv2d: one extra tensor
     written, read and zero-filled per conv, forward and backward. Where the padding is the
-    same on both sides the conv pads itself (the same arithmetic, ~5-10% of a FaceFusion
-    update on this CPU, BENCHMARKS.md); the pad becomes an Identity, so the state_dict, and
+    same on both sides the conv pads itself (the same arithmetic; the fast learner call ~12%
+    cheaper on this CPU, BENCHMARKS.md); the pad becomes an Identity, so the state_dict, and
     every checkpoint, keeps its keys. Returns how many pads were folded."""
     folded = 0
     for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
