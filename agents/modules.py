@@ -31,13 +31,12 @@ class ImageDQNTorchRLModule(DefaultDQNTorchRLModule):
         return super()._qf_forward_helper(_as_float(batch), encoder, head)
 
 
-def fold_symmetric_padding(module: nn.Module) -> int:
+def fold_symmetric_padding(module: nn.Module) -> None:
     """RLlib's CNN pads "same" with a ZeroPad2d before each unpadded Conv2d: one extra tensor
     written, read and zero-filled per conv, forward and backward. Where the padding is the
     same on both sides the conv pads itself (the same arithmetic; the fast learner call ~12%
     cheaper on this CPU, BENCHMARKS.md); the pad becomes an Identity, so the state_dict, and
-    every checkpoint, keeps its keys. Returns how many pads were folded."""
-    folded = 0
+    every checkpoint, keeps its keys."""
     for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
         for i in range(len(seq) - 1):
             pad, conv = seq[i], seq[i + 1]
@@ -48,8 +47,6 @@ def fold_symmetric_padding(module: nn.Module) -> int:
                 continue
             conv.padding = (top, left)
             seq[i] = nn.Identity()
-            folded += 1
-    return folded
 
 
 class LeanDQNTorchRLModule(ImageDQNTorchRLModule):
