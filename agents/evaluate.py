@@ -53,7 +53,7 @@ def run_policy(env, policy, seeds: list[int], realism=None, record: int = 0, jud
             crop = env.unwrapped.realism_crop(realism.image_size)
             realism_scores.append(float(realism(crop[None])[0]))
         if judge is not None:  # the independent judge: each blend mode of the final placement
-            from detectors.judge import episode_crops
+            from detectors.judge_policies import episode_crops
 
             judge_crops.append(episode_crops(env, judge))
         if out["frames"] is not None:
@@ -72,7 +72,7 @@ def run_policy(env, policy, seeds: list[int], realism=None, record: int = 0, jud
     if realism_scores:
         metrics["mean_realism"] = float(np.mean(realism_scores))
     if judge_crops:
-        from detectors.judge import policy_columns
+        from detectors.judge_policies import policy_columns
 
         metrics.update(policy_columns(judge, judge_crops))
     return metrics, recordings
@@ -153,7 +153,7 @@ def evaluate(
         },
     }
     if judge_net is not None:
-        from detectors.judge import real_columns
+        from detectors.judge_policies import real_columns
 
         def reset(s):
             env.reset(seed=s)

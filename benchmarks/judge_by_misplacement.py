@@ -26,8 +26,8 @@ QUARTILES = 4
 
 def by_misplacement(judge_dir: str, n: int, seed: int) -> dict:
     """{blend: {"all": AUC, "quartiles": [{"from", "to", "auc", "n"}, ...]}} on held-out faces."""
-    from detectors.judge import auc_interval, real_vs_fused_auc
     from detectors.judge_data import BLENDS, JudgeSampler, misplacement_size
+    from detectors.judge_metrics import auc_interval, real_vs_fused_auc
     from detectors.judge_model import Judge
     from envs.faces import load_faces
 

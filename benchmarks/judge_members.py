@@ -64,7 +64,7 @@ def member_logits(judge_dir: Path, real_photos: str) -> dict:
 
 def subset_rows(logits: dict, false_alarms: float) -> list[dict]:
     """Every non-empty subset of the members: mean logits, threshold on the validation reals."""
-    from detectors.judge import group_metrics, threshold_at
+    from detectors.judge_metrics import group_metrics, threshold_at
 
     n = len(logits["validation"])
     rows = []

@@ -44,8 +44,9 @@ from tqdm import tqdm
 
 from envs.dataclass_cli import HelpFormatter, add_arguments, from_args, option
 
-from . import data, files
-from .judge_data import BLENDS, CONTEXT, KINDS, SIZE, JudgeSampler, MixedSampler, env_crop, env_real_crop
+from . import data, files, judge_plots
+from .judge_data import BLENDS, CONTEXT, KINDS, SIZE, JudgeSampler, MixedSampler
+from .judge_metrics import auc_interval, group_metrics, real_vs_fused_auc, threshold_at
 from .judge_model import (
     AUTOENCODER,
     SETTINGS,
@@ -247,7 +248,7 @@ def train(settings: Settings) -> dict:
     files.save_state_dict(trained[0].autoencoder, os.path.join(s.out, AUTOENCODER))
     files.save_state_dict(net, os.path.join(s.out, WEIGHTS))
     files.write_json(os.path.join(s.out, SETTINGS), meta)
-    _loss_plot(history, os.path.join(s.out, "losses.png"))
+    judge_plots.loss_plot(history, os.path.join(s.out, "losses.png"))
     return score(s.out, s.faces, n=s.n_eval, seed=s.seed + 3, real_copies=s.real_copies)
 
 
@@ -415,57 +416,6 @@ def _calibrate(judge: Judge, s: Settings, val: ValidationSet) -> dict:
     }
 
 
-def threshold_at(real: np.ndarray, false_alarms: float) -> float:
-    """The logit above which `false_alarms` of these real crops' logits lie."""
-    return float(np.quantile(real, 1 - false_alarms, method="higher"))
-
-
-def real_vs_fused_auc(real: np.ndarray, fused: np.ndarray) -> float:
-    """ROC AUC of the judge's logits, real crops the negatives and fused crops the positives."""
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(fused))], np.r_[real, fused]))
-
-
-def group_metrics(real: np.ndarray, fused: np.ndarray, threshold: float) -> dict:
-    """Real (negatives) vs fused (positives) logits: ROC AUC, and at `threshold` (a logit)
-    accuracy, precision, recall (= detection rate) and the false-alarm rate."""
-    y = np.r_[np.zeros(len(real)), np.ones(len(fused))]
-    p = np.r_[real, fused]
-    flagged = p > threshold
-    tp = int(flagged[len(real) :].sum())
-    return {
-        "n": len(fused),
-        "auc": real_vs_fused_auc(real, fused) if len(real) and len(fused) else None,
-        "accuracy": float((flagged == (y == 1)).mean()),
-        "precision": tp / max(int(flagged.sum()), 1),
-        "recall": tp / max(len(fused), 1),
-        "false_alarm_rate": float(flagged[: len(real)].mean()),
-        "mean_p_fake": float(sigmoid(fused).mean()),
-    }
-
-
-def auc_interval(
-    real: np.ndarray,
-    real_face: np.ndarray,
-    fused: np.ndarray,
-    fused_face: np.ndarray,
-    n_faces: int,
-    seed: int = 0,
-    resamples: int = 1000,
-) -> list[float]:
-    """95% interval of the ROC AUC of real vs fused logits from resampling faces: a face's real
-    crops and composites (made on its photo) go in or out together, since the faces, not the
-    crops, are the sample (23 held-out faces give about +-0.025 at AUC 0.95)."""
-    rng, out = np.random.default_rng(seed), []
-    for _ in range(resamples):
-        counts = np.bincount(rng.integers(n_faces, size=n_faces), minlength=n_faces)
-        r, f = np.repeat(real, counts[real_face]), np.repeat(fused, counts[fused_face])
-        if len(r) and len(f):
-            out.append(real_vs_fused_auc(r, f))
-    return [float(v) for v in np.quantile(out, [0.025, 0.975])] if out else [float("nan")] * 2
-
-
 def score(
     checkpoint: str,
     faces: str = "default",
@@ -523,8 +473,8 @@ def score(
     }
     files.write_json(os.path.join(out, METRICS), metrics)
     for k in KINDS:
-        _histogram(real, {bl: scores[k, bl] for bl in BLENDS}, t, k, os.path.join(out, f"scores_{k}.png"))
-    _reconstructions(
+        judge_plots.histogram(real, {bl: scores[k, bl] for bl in BLENDS}, t, k, os.path.join(out, f"scores_{k}.png"))
+    judge_plots.reconstructions(
         os.path.dirname(judge.source),
         real_crops[:: max(1, real_copies)][:16],
         os.path.join(out, "reconstructions.png"),
@@ -532,51 +482,6 @@ def score(
         judge.normalize,
     )
     return metrics
-
-
-def _reconstructions(checkpoint_dir: str, crops: np.ndarray, path: str, highpass: bool, normalize: bool) -> None:
-    """Held-out real crops (top row) over the autoencoder's reconstructions (bottom row; with
-    `highpass`, the fine detail it reconstructs in between)."""
-    file = os.path.join(checkpoint_dir, AUTOENCODER)
-    if not os.path.isfile(file) or not len(crops):
-        return
-    ae = AutoEncoder(WIDTHS, highpass, normalize)
-    ae.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
-    with torch.no_grad():
-        x = data.to_tensor(crops)
-        rows = [crops] + ([data.to_uint8(ae.target(x))] if highpass else []) + [data.to_uint8(ae.eval()(x))]
-    files.write_png(path, files.grid(np.concatenate(rows), cols=len(crops)))
-
-
-def _histogram(real: np.ndarray, fused: dict, threshold: float, kind: str, path: str) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.5, 3.5))
-    ax = fig.subplots()
-    bins = np.linspace(
-        min(real.min(), *(v.min() for v in fused.values())), max(real.max(), *(v.max() for v in fused.values())), 41
-    )
-    ax.hist(real, bins=bins, histtype="step", density=True, lw=1.5, color="k", label=f"real (n={len(real)})")
-    for name, s in fused.items():
-        ax.hist(s, bins=bins, histtype="step", density=True, lw=1.2, label=f"{kind}/{name} (n={len(s)})")
-    ax.axvline(threshold, ls="--", color="grey", lw=1, label="threshold")
-    ax.set(
-        xlabel="judge logit of fused (P = sigmoid)", ylabel="density", title=f"judge scores, {kind} composites vs real"
-    )
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    files.write_figure(path, fig)
-
-
-def _loss_plot(history: dict, path: str) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 3.5))
-    for ax, (key, label) in zip(fig.subplots(1, 2), (("ae_loss", "autoencoder MSE"), ("clf_loss", "classifier BCE"))):
-        ax.plot(np.arange(1, len(history[key]) + 1), history[key], lw=0.8)
-        ax.set(xlabel="batch", ylabel=label, title=label)
-    fig.tight_layout()
-    files.write_figure(path, fig)
 
 
 def summary(metrics: dict) -> str:
@@ -605,34 +510,6 @@ def summary(metrics: dict) -> str:
         )
     rows += ["", "ROC AUC [a, b]: 95% interval from resampling the faces (their real crops and composites together)."]
     return "\n".join(rows)
-
-
-def episode_crops(env, judge: Judge) -> dict[str, np.ndarray]:
-    """The judge's crop of an env's current placement fused with each blend mode."""
-    return {bl: env_crop(env, bl, judge.image_size, judge.context) for bl in BLENDS}
-
-
-def real_columns(judge: Judge, envs_at_reset) -> dict:
-    """The judge on the real crops of the episodes' target photos (`env_real_crop` of each env
-    as reset): its false-alarm rate on exactly the faces the policies were scored on, the
-    floor their detection rates read against (the threshold is fixed on validation faces)."""
-    logits = judge.logits(np.stack([env_real_crop(env, judge.image_size, judge.context) for env in envs_at_reset]))
-    return {
-        "n": len(logits),
-        "p_fake": float(sigmoid(logits).mean()),
-        "false_alarm_rate": float((logits > judge.threshold_logit).mean()),
-    }
-
-
-def policy_columns(judge: Judge, crops: list[dict[str, np.ndarray]]) -> dict:
-    """metrics.json columns for one policy's final placements (`episode_crops` per episode):
-    per blend mode the judge's mean P(fused) and its detection rate at its threshold."""
-    out = {}
-    for bl in BLENDS:
-        logits = judge.logits(np.stack([c[bl] for c in crops]))
-        out[f"judge_p_fake_{bl}"] = float(sigmoid(logits).mean())
-        out[f"judge_detection_rate_{bl}"] = float((logits > judge.threshold_logit).mean())
-    return out
 
 
 def main(argv=None) -> int:

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from detectors import judge as judge_cli
+from detectors import judge_metrics, judge_policies
 from detectors.judge_data import BLENDS, KINDS, JudgeSampler, MixedSampler, env_crop, env_real_crop, fused_crop
 from detectors.judge_model import Judge, JudgeNet
 
@@ -134,14 +135,14 @@ def test_auc_interval_resamples_faces():
     single face carrying the whole separation widens it beyond a crop-level resample."""
     rng = np.random.default_rng(0)
     faces = np.repeat(np.arange(20), 8)
-    one = judge_cli.auc_interval(rng.normal(0, 1, 160), faces, rng.normal(10, 1, 160), faces, 20)
+    one = judge_metrics.auc_interval(rng.normal(0, 1, 160), faces, rng.normal(10, 1, 160), faces, 20)
     assert one == pytest.approx([1.0, 1.0])
-    low, high = judge_cli.auc_interval(rng.normal(0, 1, 160), faces, rng.normal(0, 1, 160), faces, 20)
+    low, high = judge_metrics.auc_interval(rng.normal(0, 1, 160), faces, rng.normal(0, 1, 160), faces, 20)
     assert low < 0.5 < high and high - low < 0.3
     fused = rng.normal(0, 1, 160)
     fused[faces == 3] += 50  # one face's composites all obvious: resampling faces sees that one face come and go
-    low, high = judge_cli.auc_interval(rng.normal(0, 1, 160), faces, fused, faces, 20)
-    crop_level = judge_cli.auc_interval(rng.normal(0, 1, 160), np.arange(160), fused, np.arange(160), 160)
+    low, high = judge_metrics.auc_interval(rng.normal(0, 1, 160), faces, fused, faces, 20)
+    crop_level = judge_metrics.auc_interval(rng.normal(0, 1, 160), np.arange(160), fused, np.arange(160), 160)
     assert high - low > crop_level[1] - crop_level[0]
 
 
@@ -171,7 +172,7 @@ def test_context_frames_training_scoring_and_the_env_crop(tmp_path, capsys):
     assert judge.context == 2.0 and "context=2.0" in repr(judge)
     env = gym.make("FaceFusion-v0", split="heldout")
     env.reset(seed=1)
-    crops = judge_cli.episode_crops(env, judge)
+    crops = judge_policies.episode_crops(env, judge)
     for blend in BLENDS:
         np.testing.assert_array_equal(crops[blend], env_crop(env, blend, 64, 2.0))
         assert not np.array_equal(crops[blend], env_crop(env, blend, 64))
@@ -510,7 +511,7 @@ def test_metrics_rank_saturated_scores_by_logit():
     """Fine-tuned judges give logits of 20-40, where float32 probabilities are all 1.0: ROC AUC
     and the threshold work on logits, so such scores still rank."""
     real, fused = np.array([40.0, 0.0]), np.array([39.0, 41.0])
-    m = judge_cli.group_metrics(real, fused, threshold=39.5)
+    m = judge_metrics.group_metrics(real, fused, threshold=39.5)
     assert m["auc"] == 0.75  # 41 > 40, 41 > 0, 39 > 0; 39 < 40
     assert m["recall"] == 0.5 and m["false_alarm_rate"] == 0.5
     assert np.float32(1 / (1 + np.exp(-np.float32(39.0)))) == np.float32(1 / (1 + np.exp(-np.float32(41.0))))
