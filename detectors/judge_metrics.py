@@ -1,6 +1,6 @@
 """How well the realism judge separates real from fused crops: ROC AUC (with an interval from
 resampling faces), the threshold at a false-alarm rate, and the detection metrics at it.
-Pure numpy (scikit-learn for the AUC) on the judge's logits, so benchmarks can reuse it."""
+Numpy (scikit-learn for the AUC) on the judge's logits, shared by `score` and the benchmarks."""
 
 from __future__ import annotations
 
