@@ -21,6 +21,10 @@ success and position error (mean +- sd over seeds), the reward critic's mean sco
 and the judge's detection rate per blend mode over all episodes of all seeds with a 95% Wilson
 interval; the landmark and oracle baselines on the same episodes as reference rows.
 Runs whose evaluation already exists are reused, so an interrupted ablation resumes.
+`--reuse FILE` takes runs from an earlier OUT/ablation.json instead (another machine, a deleted
+run dir): only when that file's judge threshold is this judge's, and the table refuses to mix
+rows whose baselines (same episodes, independent of the policy) were scored differently, i.e.
+by another critic or judge.
 """
 
 from __future__ import annotations
@@ -162,6 +166,43 @@ def one_run(args, out: Path, env: str, weight: float, seed: int, critic: str, ju
     }
 
 
+def reused_runs(files: list[str], judge_threshold: float) -> dict[tuple, dict]:
+    """(env, weight, seed) -> run row, from earlier ablation.json files scored by this judge."""
+    rows = {}
+    for name in files:
+        try:
+            data = json.loads(Path(name).read_text())
+            threshold, runs = data["judge_threshold"], data["runs"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RuntimeError(f"--reuse {name}: not a realism_ablation.py ablation.json ({exc})") from exc
+        if not math.isclose(threshold, judge_threshold, rel_tol=0, abs_tol=1e-9):
+            raise RuntimeError(
+                f"--reuse {name}: scored by a judge with threshold {threshold!r}, this judge's is "
+                f"{judge_threshold!r}; retrain the judge with that file's command or rerun its runs"
+            )
+        for run in runs:
+            rows[(run["env"], float(run["weight"]), int(run["seed"]))] = {**run, "reused_from": str(name)}
+    return rows
+
+
+def check_baselines(runs: list[dict]) -> None:
+    """Every evaluation plays the same episodes, so its baseline rows must agree; they do not
+    when runs were scored by different critics or judges (e.g. a --reuse file's)."""
+    keys = ("mean_realism", "judge_p_fake_paste", "success_rate")
+    for env in dict.fromkeys(r["env"] for r in runs):
+        rows = [r for r in runs if r["env"] == env]
+        ref = rows[0]["metrics"]["landmark"]
+        for r in rows[1:]:
+            other = r["metrics"]["landmark"]
+            bad = [k for k in keys if k in ref and not math.isclose(ref[k], other.get(k, math.nan), abs_tol=1e-6)]
+            if bad:
+                raise RuntimeError(
+                    f"{env}: the landmark baseline of {r.get('reused_from', r['run_dir'])} differs from "
+                    f"{rows[0].get('reused_from', rows[0]['run_dir'])} in {bad}: scored by another critic, "
+                    "judge or episode set; these runs cannot share a table"
+                )
+
+
 def _pooled(rows: list[dict], policy: str) -> dict:
     """One arm (or baseline) over all its seeds: means and sds across seeds, judge rates over
     all episodes pooled, with Wilson intervals."""
@@ -250,6 +291,13 @@ def main(argv=None) -> int:
     ap.add_argument("--faces", default=None, help="faces for training and evaluation (default: embedded)")
     ap.add_argument("--critic", default=None, help="existing reward critic dir (default: train one)")
     ap.add_argument("--judge", default=None, help="existing judge dir (default: train one)")
+    ap.add_argument(
+        "--reuse",
+        nargs="+",
+        default=[],
+        metavar="ABLATION_JSON",
+        help="take (env, weight, seed) runs from earlier ablation.json files scored by the same judge",
+    )
     ap.add_argument("--dry-run-detectors", action="store_true", help="train critic and judge with --dry-run (smoke)")
     ap.add_argument("--out", default="benchmarks/results/realism_ablation")
     args = ap.parse_args(argv)
@@ -261,13 +309,17 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         critic, judge = detectors(args, out)
+        judge_meta = json.loads((Path(judge) / "judge.json").read_text())
+        reused = reused_runs(args.reuse, judge_meta["threshold"])
         jobs = [(env, w, seed) for env in args.envs for w in args.weights for seed in args.seeds]
+        fresh = [job for job in jobs if job not in reused]
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:  # each run is its own process
-            runs = list(pool.map(lambda job: one_run(args, out, *job, critic, judge), jobs))
+            done = dict(zip(fresh, pool.map(lambda job: one_run(args, out, *job, critic, judge), fresh)))
+        runs = [reused.get(job) or done[job] for job in jobs]
+        check_baselines(runs)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    judge_meta = json.loads((Path(judge) / "judge.json").read_text())
     summary, md = table(runs, judge_meta)
     command = "python benchmarks/realism_ablation.py " + " ".join(sys.argv[1:] if argv is None else argv)
     result = {
