@@ -24,7 +24,9 @@ Runs whose evaluation already exists are reused, so an interrupted ablation resu
 `--reuse FILE` takes runs from an earlier OUT/ablation.json instead (another machine, a deleted
 run dir): only when that file's judge threshold is this judge's, and the table refuses to mix
 rows whose baselines (same episodes, independent of the policy) were scored differently, i.e.
-by another critic or judge.
+by another critic or judge. Give the same --critic and --judge dirs: retrained from the same
+command on another machine, the judge is close but not identical (threshold 0.98409 against
+0.98431, the same AUCs to three decimals), which is refused.
 """
 
 from __future__ import annotations
