@@ -9,9 +9,10 @@ Fused crops come in four kinds, each with every blend mode (paste, color, seamle
 * aligned: another photo's face at its landmark (keypoint) alignment, i.e. a correctly
   placed swap: the hardest kind, only blending and identity give it away.
 
-A crop is `fusion.face_crop` of the full fused image around the ground-truth face box at
-`context` x its side (default 1.2, the env's realism-crop framing), `size` px. `env_crop` gives the same crop of an
-env's current state, so what the judge scores in `agents.evaluate` is what it trained on.
+A crop is `fusion.face_crop` of the full (fused) image around the target photo's own face box
+(`frame_box`) at `context` x its side (default 1.2, the env's realism-crop framing), `size` px,
+for real and fused crops alike. `env_crop` gives the same crop of an env's current state, so
+what the judge scores in `agents.evaluate` is what it trained on.
 """
 
 from __future__ import annotations
@@ -29,6 +30,16 @@ KINDS = ("random", "random_swap", "misplaced", "aligned")
 BLENDS = fusion.BLENDS
 SIZE = 64  # the judge's crop side: its own, not the reward critic's
 CONTEXT = fusion.CROP_CONTEXT  # crop side / face box side
+
+
+def frame_box(faces: FaceSet, target: int) -> np.ndarray:
+    """Where the judge looks: the target photo's own face box, for real and fused crops alike.
+    A swap's ground-truth box (the source face's box mapped onto the target: another detector
+    box, whose bounds also grow with the alignment's rotation) sits a median 7% of a face off
+    the target's and is >6% larger or smaller for 43% of pairs, beyond the crop jitter, so
+    framing swaps by it taught the judge to flag real photos framed that way (BENCHMARKS.md,
+    session 23)."""
+    return np.asarray(faces.boxes[target], dtype=float)
 
 
 def fused_crop(
@@ -51,16 +62,14 @@ def fused_crop(
 def env_crop(env, blend: str, size: int = SIZE, context: float = CONTEXT) -> np.ndarray:
     """The judge's crop of a FaceFusionEnv's current placement, fused with `blend`."""
     u = env.unwrapped
-    box = data.geometry(u.faces, u.target_index, u.source_index).box
-    return fusion.face_crop(u.fused_image(blend), box, size, context)
+    return fusion.face_crop(u.fused_image(blend), frame_box(u.faces, u.target_index), size, context)
 
 
 def env_real_crop(env, size: int = SIZE, context: float = CONTEXT) -> np.ndarray:
     """The same framing as `env_crop` on the episode's target photo as it is (no fusion): what
     the judge says of a real crop of exactly these faces."""
     u = env.unwrapped
-    box = data.geometry(u.faces, u.target_index, u.source_index).box
-    return fusion.face_crop(u.faces.images[u.target_index], box, size, context)
+    return fusion.face_crop(u.faces.images[u.target_index], frame_box(u.faces, u.target_index), size, context)
 
 
 def misplacement_size(place: tuple[float, float, float]) -> float:
@@ -109,7 +118,7 @@ class JudgeSampler:
         )
 
     def real(self, target: int, jitter: bool = True) -> np.ndarray:
-        box = self._box(self.geometry(target, target).box, jitter)
+        box = self._box(frame_box(self.faces, target), jitter)
         return fusion.face_crop(self.faces.images[target], box, self.size, self.context)
 
     def targets(self, n: int) -> np.ndarray:
@@ -133,7 +142,7 @@ class JudgeSampler:
         s = data.other_photo(self.faces, t, r) if swap else t
         geo = self.geometry(t, s)
         place = self.placement(kind, geo)
-        box = self._box(geo.box, jitter)
+        box = self._box(frame_box(self.faces, t), jitter)
         crop = fused_crop(self.faces, t, s, data.placed(geo, *place), box, blend, self.size, self.context)
         return (crop, place) if with_placement else crop
 

@@ -187,26 +187,31 @@ def test_context_frames_training_scoring_and_the_env_crop(tmp_path, capsys):
 
 
 def test_env_crop_is_the_training_crop():
-    """What agents.evaluate --judge scores (the env's state) is the crop the judge trains on."""
+    """What agents.evaluate --judge scores (the env's state) is the crop the judge trains on,
+    framed on the target photo's own face box in swap mode too: the swap's ground-truth box
+    (the source's box mapped onto the target) would frame fused crops unlike real ones."""
     import gymnasium as gym
 
     import envs  # noqa: F401
     from detectors import data
-    from envs import fusion
 
     env = gym.make("FaceFusionSwap-v0", split="heldout")
     env.reset(seed=3)
     u = env.unwrapped
-    geo = data.geometry(u.faces, u.target_index, u.source_index)
+    t, s = u.target_index, u.source_index
+    own = np.asarray(u.faces.boxes[t], dtype=float)
+    assert not np.allclose(data.geometry(u.faces, t, s).box, own, atol=1.0)  # a swap whose framings differ
     for blend in BLENDS:
-        np.testing.assert_array_equal(
-            env_crop(env, blend),
-            fused_crop(u.faces, u.target_index, u.source_index, u.current_matrix(), geo.box, blend),
-        )
-    # the real crop beside it: the same framing of the target photo as it is, not the composite
+        np.testing.assert_array_equal(env_crop(env, blend), fused_crop(u.faces, t, s, u.current_matrix(), own, blend))
+    # the real crop beside it: the judge's own real crop of the target photo, not the composite
     real = env_real_crop(env)
-    np.testing.assert_array_equal(real, fusion.face_crop(u.faces.images[u.target_index], geo.box, 64))
+    sampler = JudgeSampler(u.faces, np.random.default_rng(0))
+    np.testing.assert_array_equal(real, sampler.real(t, jitter=False))
     assert not np.array_equal(real, env_crop(env, "paste"))
+    # and the sampler frames its swap composites there too: an aligned swap pasted with no
+    # jitter keeps the real crop wherever the pasted face's mask is zero
+    crop = sampler.fused("aligned", "paste", jitter=False, target=t)
+    assert crop.shape == real.shape and (crop == real).all(axis=-1).mean() > 0.2
     env.close()
 
 
